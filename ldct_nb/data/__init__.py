@@ -1,0 +1,1 @@
+"""Data stage: synthetic phantoms, low-dose simulation, DICOM reading, manifests, cache, datasets."""

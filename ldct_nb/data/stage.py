@@ -1,0 +1,135 @@
+"""The data stage (notebook 01): turn a manifest into cached splits.
+
+``prepare_data`` dispatches on the manifest kind: the synthetic benchmark is
+generated and simulated, paired DICOM sets (Mayo-2016 / Mayo-2020) are read
+and paired, detection sets (PE-CT, L-CT-A, L-CT-G) are read and their LDCT
+simulated at the manifest's N0. Notebook parameters override the manifest's
+generator and dose values; the cache is reused when nothing changed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ldct_nb.data import cache
+from ldct_nb.data.cache import CacheSplit
+from ldct_nb.data.manifest import Manifest
+from ldct_nb.errors import ParameterError
+
+
+def synthetic_settings(manifest: Manifest, **overrides: Any) -> dict[str, Any]:
+    """The synthetic generator and dose settings: the manifest's values with
+    every non-None override applied (``image_size``, ``counts``, ``phantom_kind``,
+    ``n0_full``, ``dose_fraction``, ``seed``, ``n_views``, ``fov_mm``)."""
+    gen = dict(manifest.raw["generator"])
+    dose = dict(manifest.raw["dose"])
+    settings = {
+        "image_size": gen["image_size"],
+        "counts": dict(gen["counts"]),
+        "phantom_kind": gen["kind"],
+        "fov_mm": float(gen["fov_mm"]),
+        "seed": int(gen["seed"]),
+        "split_seeds": dict(gen["split_seeds"]),
+        "n0_full": float(dose["n0_full"]),
+        "dose_fraction": float(dose["dose_fraction"]),
+        "n_views": dose.get("n_views"),
+        "electronic_noise_std": float(dose.get("electronic_noise_std", 0.0)),
+        "mu_water_per_mm": float(dose.get("mu_water_per_mm", 0.0171)),
+    }
+    for key, value in overrides.items():
+        if key not in settings:
+            raise ParameterError(f"unknown synthetic setting {key!r}; known: {sorted(settings)}")
+        if value is not None:
+            settings[key] = dict(value) if isinstance(value, dict) else value
+    unknown = set(settings["counts"]) - set(settings["split_seeds"])
+    if unknown:
+        raise ParameterError(f"counts names split(s) {sorted(unknown)} that the manifest has no seed for")
+    ranges = sorted(
+        (settings["split_seeds"][s], settings["split_seeds"][s] + n, s) for s, n in settings["counts"].items()
+    )
+    for (a0, a1, sa), (b0, _, sb) in zip(ranges, ranges[1:]):
+        if a1 > b0:
+            raise ParameterError(
+                f"counts: split {sa!r} ({a1 - a0} phantoms from seed {a0}) would reuse phantoms of split {sb!r} "
+                f"(from seed {b0}); lower the counts or spread split_seeds in {manifest.path}"
+            )
+    return settings
+
+
+def prepare_data(
+    manifest: Manifest,
+    run_dir: str | Path,
+    *,
+    splits: list[str] | None = None,
+    max_slices_per_patient: int = 0,
+    device: str | None = None,
+    force: bool = False,
+    progress: bool = True,
+    **synthetic_overrides: Any,
+) -> dict[str, CacheSplit]:
+    """Build (or reuse) the cache of every split of ``manifest`` in ``run_dir/data``."""
+    cache.clean_partial(run_dir)
+    if manifest.kind == "synthetic":
+        s = synthetic_settings(manifest, **synthetic_overrides)
+        out = {}
+        for split, n in s["counts"].items():
+            if splits and split not in splits:
+                continue
+            out[split] = cache.build_synthetic_split(
+                run_dir, split, n_slices=int(n), image_size=int(s["image_size"]),
+                base_seed=s["seed"] + int(s["split_seeds"][split]), kind=s["phantom_kind"], fov_mm=s["fov_mm"],
+                n0_full=s["n0_full"], dose_fraction=s["dose_fraction"], n_views=s["n_views"],
+                electronic_noise_std=s["electronic_noise_std"], mu_water_per_mm=s["mu_water_per_mm"],
+                hu_window=manifest.hu_window, dataset=manifest.name, manifest_sha256=manifest.sha256(),
+                device=device, force=force, progress=progress,
+            )
+        return out
+    extra = {k: v for k, v in synthetic_overrides.items() if v is not None and k != "seed"}
+    if extra:
+        raise ParameterError(
+            f"{sorted(extra)} only apply to the synthetic manifest; {manifest.name} is read from {manifest.root}"
+        )
+    manifest.check_available()
+    manifest.verify_checksums()
+    names = splits or list(manifest.splits) or sorted({r["split"] for r in manifest.annotations()})
+    if manifest.kind == "paired_dicom":
+        return {
+            split: cache.build_paired_dicom_split(
+                run_dir, manifest, split, max_slices_per_patient=max_slices_per_patient, force=force, progress=progress
+            )
+            for split in names
+        }
+    seed = int(synthetic_overrides.get("seed") or 0)
+    return {
+        split: cache.build_detection_split(
+            run_dir, manifest, split, max_slices=max_slices_per_patient, seed=seed, device=device, force=force,
+            progress=progress,
+        )
+        for split in names
+    }
+
+
+def dataset_table(splits: dict[str, CacheSplit]):
+    """One row per split: slices, size, pixel size, patients, lesions, mean HU and
+    noise (std of LDCT - NDCT inside the body, HU)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for name, sp in splits.items():
+        n = len(sp)
+        take = np.linspace(0, n - 1, min(n, 8)).round().astype(int)
+        nd, ld = np.asarray(sp.ndct[take]), np.asarray(sp.ldct[take])
+        body = nd > -500
+        rows.append(
+            {
+                "split": name,
+                "slices": n,
+                "size": "x".join(map(str, sp.ndct.shape[1:])),
+                "patients": len({s.get("patient") for s in sp.meta["slices"]}),
+                "lesion boxes": sum(len(b) for b in sp.boxes),
+                "NDCT mean HU (body)": round(float(nd[body].mean()), 1),
+                "std(LDCT - NDCT) HU (body)": round(float((ld - nd)[body].std()), 1),
+            }
+        )
+    return pd.DataFrame(rows).set_index("split")
