@@ -19,6 +19,8 @@ keeps the partly executed notebook and exits non-zero.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import shutil
 import sys
 import time
@@ -31,6 +33,7 @@ import yaml
 from ldct_nb import provenance
 from ldct_nb.errors import ParameterError
 from ldct_nb.paths import REPO_ROOT, resolve
+from ldct_nb.progress import BATCH_ENV
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 PROFILE_DIR = NOTEBOOK_DIR / "profiles"
@@ -161,6 +164,7 @@ def run(
         command=" ".join(sys.argv) if sys.argv else "ldct_nb.runner.run",
     )
     done = []
+    os.environ[BATCH_ENV] = "1"  # kernels inherit it: text progress bars, no widgets in the book
     for nb, params in plans:
         target = out_dir / nb.name
         print(f"[{profile.name}] {nb.stem}: running -> {target}", flush=True)
@@ -206,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--executed-dir", help="where executed notebooks go (default: book/executed)")
     sub.add_parser("profiles", help="list the profiles")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # papermill logs cell outputs at INFO
     if args.command == "profiles":
         for name in available_profiles():
             print(f"{name}: {load_profile(name).description}")

@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.format import open_memmap
-from tqdm.auto import tqdm
 
 from ldct_nb.errors import DataError, ParameterError
 from ldct_nb.paths import atomic_write_json, resolve
+from ldct_nb.progress import progress as progress_bar
 
 CACHE_VERSION = 1
 ARRAYS = ("ndct", "ldct", "phantom", "labels")
@@ -112,7 +112,11 @@ def open_split(run_dir: str | Path, split: str) -> CacheSplit:
     for name, arr in arrays.items():
         if arr is not None and arr.shape[0] != n:
             raise DataError(f"{folder / (name + '.npy')}: {arr.shape[0]} slices, meta.json says {n}")
-    boxes_raw = json.loads((folder / "boxes.json").read_text(encoding="utf-8"))
+    boxes_path = folder / "boxes.json"
+    try:
+        boxes_raw = json.loads(boxes_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{boxes_path}: missing or corrupt lesion boxes ({exc}); rerun 01_data") from exc
     boxes = [np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in boxes_raw]
     return CacheSplit(folder, meta, arrays["ndct"], arrays["ldct"], arrays["phantom"], arrays["labels"], boxes)
 
@@ -177,9 +181,15 @@ class SplitWriter:
                 raise DataError(f"cache {self.final}: {name} has {arr.shape[0]} slices but {n} were added")
             arr.flush()
         self.arrays.clear()
-        (self.tmp / "boxes.json").write_text(json.dumps(self.boxes), encoding="utf-8")
-        atomic_write_json(self.tmp / "meta.json", {**self.meta, "n_slices": n, "slices": self.slices, "complete": True})
-        _replace_dir(self.tmp, self.final)
+        try:
+            (self.tmp / "boxes.json").write_text(json.dumps(self.boxes), encoding="utf-8")
+            atomic_write_json(
+                self.tmp / "meta.json", {**self.meta, "n_slices": n, "slices": self.slices, "complete": True}
+            )
+            _replace_dir(self.tmp, self.final)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
@@ -188,7 +198,12 @@ def _replace_dir(src: Path, dst: Path) -> None:
     if dst.exists():
         old = dst.parent / f".{dst.name}.old-{uuid.uuid4().hex[:8]}"
         os.replace(dst, old)
-    os.replace(src, dst)
+    try:
+        os.replace(src, dst)
+    except BaseException:
+        if old is not None:  # put the previous cache back (clean_partial would delete it)
+            os.replace(old, dst)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -252,7 +267,7 @@ def build_synthetic_split(
     shape = (n_slices, image_size, image_size)
     with SplitWriter(run_dir, split, meta) as writer:
         arrays = {name: writer.array(name, shape, np.uint8 if name == "labels" else np.float32) for name in ARRAYS}
-        bar = tqdm(total=n_slices, desc=f"{dataset}/{split}", disable=not progress, unit="slice")
+        bar = progress_bar(total=n_slices, desc=f"{dataset}/{split}", disable=not progress, unit="slice")
         for start in range(0, n_slices, batch_size):
             idx = range(start, min(start + batch_size, n_slices))
             seeds = [base_seed + i for i in idx]
@@ -330,7 +345,7 @@ def build_paired_dicom_split(
         if not p.ndct or not p.ldct:
             raise DataError(f"{manifest.path}: patient {p.patient} ({split}) has no full-dose or no low-dose files")
     series = []
-    for p in tqdm(patients, desc=f"{manifest.name}/{split} headers", disable=not progress):
+    for p in progress_bar(patients, desc=f"{manifest.name}/{split} headers", disable=not progress):
         nd, ld = read_series(list(p.ndct)), read_series(list(p.ldct))
         pairs = _pair_by_position(nd, ld, p.patient)
         keep = _even_subset(len(pairs), max_slices_per_patient)
@@ -398,7 +413,7 @@ def build_detection_split(
     with SplitWriter(run_dir, split, meta) as writer:
         ndct_arr = writer.array("ndct", (len(images), h, w), np.float32)
         ldct_arr = writer.array("ldct", (len(images), h, w), np.float32)
-        for k, image in enumerate(tqdm(images, desc=f"{manifest.name}/{split}", disable=not progress)):
+        for k, image in enumerate(progress_bar(images, desc=f"{manifest.name}/{split}", disable=not progress)):
             hu, ds = read_slice(root / image)
             if hu.shape != (h, w):
                 raise DataError(f"{root / image}: image is {hu.shape}, expected {(h, w)} like {root / images[0]}")
@@ -408,7 +423,7 @@ def build_detection_split(
                 hu, n0, seed=seed * 1_000_003 + k, pixel_size_mm=spacing[0],
                 mu_water_per_mm=params["mu_water_per_mm"], device=device,
             )
-            boxes = np.array([[r["x1"], r["y1"], r["x2"], r["y2"]] for r in by_image[image]], dtype=np.float32)
+            boxes = np.array([r["box"] for r in by_image[image] if r["box"] is not None], dtype=np.float32)
             writer.add_slice(boxes, id=image, patient=by_image[image][0].get("patient", ""), pixel_size_mm=spacing)
     return open_split(run_dir, split)
 
