@@ -22,9 +22,13 @@ per view* reaching the detector with no object in the beam; the detector bin
 is one pixel wide and there are ``n_views`` views over 180 degrees (default:
 as many views as pixels across, as in [14]). Image noise therefore depends on
 N0, ``n_views``, the pixel size and ``mu_water_per_mm`` together: quote all of
-them with an N0 value. With 512 views at 0.7 mm pixels this pipeline gives
-noise close to the 12 / 37 / 51 HU that [14]'s setting produces for
-N0 = 1e5 / 1e4 / 5e3 (measured in notebook 01).
+them with an N0 value. Measured here on a 250 mm water cylinder at 512 x 512,
+0.7 mm pixels, 512 views: 17.6 HU at N0 = 1e6, hence about 56 / 176 / 249 HU
+at 1e5 / 1e4 / 5e3. [14] reports 12 / 37 / 51 HU at those N0 on patient
+images, about 4.6 times less: its N0 convention evidently differs (an
+unstated length unit or detector binning), so to match [14]'s *noise* set N0
+about 21 times higher. At fixed N0 and views = pixels across, the noise
+standard deviation grows by sqrt(2) per doubling of the resolution.
 
 **Implementation.** Projection and back-projection are written with
 :func:`torch.nn.functional.grid_sample` (bilinear): the forward projector
