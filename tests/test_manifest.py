@@ -149,7 +149,7 @@ def test_synthetic_manifest_seeds_distinct():
     flat = [x for s in seeds.values() for x in s]
     assert len(flat) == len(set(flat)) == 88
     assert m.image_size == 256
-    assert m.raw["dose"]["n0_full"] == 1.0e5 and m.raw["dose"]["n_views"] is None
+    assert m.raw["dose"]["n0_full"] == 1.0e6 and m.raw["dose"]["n_views"] is None
     assert m.missing() == []
     m.check_available()  # nothing to read: no-op
     with pytest.raises(ParameterError, match="generated"):

@@ -26,8 +26,10 @@ class HUWindow:
     """Linear map of the HU interval [low, high] onto [0, 1].
 
     ``normalize`` clips to the window first when ``clip`` is true (ASCON clips
-    HU to [-1000, 2000]); ``denormalize`` is its exact inverse for every value
-    inside the window (and everywhere when ``clip`` is false).
+    HU to [-1000, 2000]); ``denormalize`` is its inverse for every value inside
+    the window (and everywhere when ``clip`` is false): in float64 up to a few
+    units in the last place (about 1e-13 HU), so float32 HU values (the cache's
+    dtype) come back exactly after rounding to float32.
     """
 
     low: float = ASCON_WINDOW[0]
@@ -53,7 +55,7 @@ class HUWindow:
         return (hu - self.low) / self.width
 
     def denormalize(self, x):
-        """[0, 1] -> HU, the exact inverse of :meth:`normalize`."""
+        """[0, 1] -> HU, the inverse of :meth:`normalize` (see the class docstring)."""
         return x * self.width + self.low
 
     def __repr__(self) -> str:
@@ -232,6 +234,11 @@ class DetectionSlices(Dataset):
         if source not in ("ndct", "ldct"):
             raise ParameterError(f"source must be 'ndct' or 'ldct', got {source!r}")
         self.split, self.source, self.window, self.hflip, self.seed = split, source, window, hflip, seed
+        self._epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the flip draw (deterministic per seed, epoch and index)."""
+        self._epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.split)
@@ -241,7 +248,7 @@ class DetectionSlices(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} slices")
         image = np.asarray(getattr(self.split, self.source)[index])
         boxes = self.split.boxes[index].copy()
-        if self.hflip and np.random.default_rng([self.seed, index]).integers(2):
+        if self.hflip and np.random.default_rng([self.seed, self._epoch, index]).integers(2):
             image = np.ascontiguousarray(image[:, ::-1])
             w = image.shape[1]
             boxes[:, [0, 2]] = w - boxes[:, [2, 0]]

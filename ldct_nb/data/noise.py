@@ -74,8 +74,8 @@ def noise_vs_dose(
     Keywords go to :func:`~ldct_nb.data.simulate.simulate_ldct`.
     """
     n0s = np.asarray(n0s, dtype=float)
-    if n0s.ndim != 1 or len(n0s) < 2 or np.any(n0s <= 0):
-        raise ParameterError(f"n0s must be at least two positive doses, got {n0s!r}")
+    if n0s.ndim != 1 or len(n0s) < 2 or not np.all(np.isfinite(n0s) & (n0s > 0)):
+        raise ParameterError(f"n0s must be at least two finite positive doses (a 1-D list), got {n0s!r}")
     region = np.asarray(region, bool)
     if region.shape != hu.shape or region.sum() < 10:
         raise ParameterError(f"region must be a boolean mask of shape {hu.shape} with >= 10 pixels")

@@ -377,6 +377,8 @@ def simulate_ldct(
         The reconstructed image(s) in HU, float32, same shape and array type
         (numpy or torch, on the input's device) as ``hu``.
     """
+    if not (isinstance(n0, (int, float)) and not isinstance(n0, bool) and math.isfinite(n0)):
+        raise ParameterError(f"n0 must be a finite positive number of photons, got {n0!r}")
     return _simulate(
         hu, [n0], [seed], pixel_size_mm=pixel_size_mm, mu_water_per_mm=mu_water_per_mm, n_views=n_views,
         electronic_noise_std=electronic_noise_std, count_floor=count_floor, circle=circle, device=device,
@@ -455,6 +457,8 @@ def _simulate(
     outputs = []
     with torch.no_grad():
         p = _line_integrals(image, geom, options["pixel_size_mm"], options["mu_water_per_mm"], dev)
+        if dev.type == "mps":  # no float64 on Apple GPUs
+            p = p.float()
         for n0, gen in zip(n0s, gens):
             out = _noisy_fbp(p, geom, n0, gen, **options).to(image.device)
             out = out[0] if was_2d else out

@@ -71,6 +71,9 @@ def prepare_data(
     cache.clean_partial(run_dir)
     if manifest.kind == "synthetic":
         s = synthetic_settings(manifest, **synthetic_overrides)
+        unknown = sorted(set(splits or ()) - set(s["counts"]))
+        if unknown:
+            raise ParameterError(f"splits: {unknown} are not splits of {manifest.name}; known: {list(s['counts'])}")
         out = {}
         for split, n in s["counts"].items():
             if splits and split not in splits:
