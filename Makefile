@@ -10,7 +10,6 @@ STAMP := $(VENV)/.installed
 PIP_QUIET := -q --disable-pip-version-check
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYTHONUNBUFFERED := 1
-export MPLBACKEND := Agg
 
 .PHONY: book notebooks html test install clean help
 

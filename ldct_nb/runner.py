@@ -165,6 +165,8 @@ def run(
     )
     done = []
     os.environ[BATCH_ENV] = "1"  # kernels inherit it: text progress bars, no widgets in the book
+    # Figures must be captured into the notebook whatever the caller's MPLBACKEND (Agg would drop them).
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     for nb, params in plans:
         target = out_dir / nb.name
         print(f"[{profile.name}] {nb.stem}: running -> {target}", flush=True)

@@ -1,0 +1,111 @@
+"""SSIM and the SSIM loss (ASCON sec. 2.4: ``L_SSIM``; official code settings).
+
+Gaussian window of 11 x 11 pixels with sigma 1.5, K1 = 0.01, K2 = 0.03,
+``data_range`` = 1 for images scaled to [0, 1] over [-1000, 2000] HU. The
+local statistics use population (not sample) covariances, and the mean SSIM is
+taken over the "valid" part of the map (the pixels whose window lies inside
+the image). This is what scikit-image's
+``structural_similarity(x, y, data_range=1, gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False)`` computes: it filters with a truncated Gaussian
+(radius ``int(3.5 * 1.5 + 0.5) = 5``, so 11 taps) and averages the map after
+cropping ``(11 - 1) // 2 = 5`` border pixels, where its reflect padding has no
+effect.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ldct_nb.errors import ParameterError
+
+WIN_SIZE = 11
+SIGMA = 1.5
+K1 = 0.01
+K2 = 0.03
+
+
+def gaussian_window(win_size: int = WIN_SIZE, sigma: float = SIGMA, *, dtype=torch.float32, device=None) -> torch.Tensor:
+    """The normalised 1-D Gaussian of ``win_size`` taps (sum 1)."""
+    if isinstance(win_size, bool) or not isinstance(win_size, int) or win_size < 1 or win_size % 2 == 0:
+        raise ParameterError(f"win_size must be an odd int >= 1, got {win_size!r}")
+    if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma > 0:
+        raise ParameterError(f"sigma must be a number > 0, got {sigma!r}")
+    x = torch.arange(win_size, dtype=torch.float64) - (win_size - 1) / 2
+    g = torch.exp(-(x**2) / (2.0 * sigma**2))
+    return (g / g.sum()).to(dtype=dtype, device=device)
+
+
+def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable depth-wise Gaussian filter, 'valid' (no padding)."""
+    c = x.shape[1]
+    k = g.numel()
+    x = F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+    return F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+
+
+def ssim_map(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    data_range: float = 1.0,
+    win_size: int = WIN_SIZE,
+    sigma: float = SIGMA,
+    k1: float = K1,
+    k2: float = K2,
+) -> torch.Tensor:
+    """The SSIM map of two (B, C, H, W) batches over the valid region:
+    (B, C, H - win_size + 1, W - win_size + 1)."""
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.ndim != 4 or x.shape != y.shape:
+        sx = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        sy = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ParameterError(f"ssim expects two (B, C, H, W) tensors of the same shape, got {sx} and {sy}")
+    if isinstance(data_range, bool) or not isinstance(data_range, (int, float)) or not data_range > 0:
+        raise ParameterError(f"data_range must be a number > 0, got {data_range!r}")
+    if min(x.shape[-2:]) < win_size:
+        raise ParameterError(f"images of {tuple(x.shape[-2:])} pixels are smaller than win_size = {win_size}")
+    dtype = x.dtype if x.is_floating_point() else torch.float32
+    x, y = x.to(dtype), y.to(dtype)
+    g = gaussian_window(win_size, sigma, dtype=dtype, device=x.device)
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    mu_x, mu_y = _filter(x, g), _filter(y, g)
+    vx = _filter(x * x, g) - mu_x**2
+    vy = _filter(y * y, g) - mu_y**2
+    cxy = _filter(x * y, g) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * cxy + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (vx + vy + c2)
+    return num / den
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, reduction: str = "mean", **kwargs) -> torch.Tensor:
+    """Mean SSIM: a scalar (``reduction="mean"``) or one value per image (``"none"``).
+
+    Keywords ``win_size``, ``sigma``, ``k1``, ``k2`` go to :func:`ssim_map`.
+    """
+    if reduction not in ("mean", "none"):
+        raise ParameterError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    per_image = ssim_map(x, y, data_range=data_range, **kwargs).flatten(1).mean(1)
+    return per_image.mean() if reduction == "mean" else per_image
+
+
+class SSIMLoss(nn.Module):
+    """``L_SSIM = 1 - SSIM(denoised, ndct)`` (mean over the batch)."""
+
+    def __init__(self, data_range: float = 1.0, win_size: int = WIN_SIZE, sigma: float = SIGMA) -> None:
+        super().__init__()
+        gaussian_window(win_size, sigma)  # validates
+        if isinstance(data_range, bool) or not isinstance(data_range, (int, float)) or not data_range > 0:
+            raise ParameterError(f"data_range must be a number > 0, got {data_range!r}")
+        self.data_range = float(data_range)
+        self.win_size = win_size
+        self.sigma = float(sigma)
+
+    def forward(self, denoised: torch.Tensor, ndct: torch.Tensor) -> torch.Tensor:
+        return 1.0 - ssim(denoised, ndct, data_range=self.data_range, win_size=self.win_size, sigma=self.sigma)
+
+    def extra_repr(self) -> str:
+        return f"gaussian window {self.win_size}, sigma {self.sigma:g}, data_range {self.data_range:g}"
+
+
+__all__ = ["K1", "K2", "SIGMA", "WIN_SIZE", "SSIMLoss", "gaussian_window", "ssim", "ssim_map"]

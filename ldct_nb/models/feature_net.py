@@ -1,0 +1,221 @@
+"""Feature extractors for the baselines' perceptual losses.
+
+ImageNet VGG weights cannot be downloaded here, and an untrained network is
+not a perceptual loss. Two honest options:
+
+* :class:`VGGFeatures`: torchvision's VGG-19 built with ``weights=None`` and
+  loaded from a weights file *you* supply (``weights_path``, read with
+  ``torch.load(weights_only=True)``). CT slices have one channel: the input is
+  repeated to three channels and scaled with the ImageNet mean and std.
+* :class:`NDCTFeatureNet`: a small convolutional autoencoder trained in-project
+  on NDCT patches to reconstruct its input (self-supervised, after SACNN's
+  self-supervised perceptual network, Li et al. 2020, cited by LIDnet); its
+  encoder's feature maps at three scales are the perceptual features.
+  :func:`train_feature_net` trains it on a cached split, :func:`save_feature_net`
+  / :func:`load_feature_net` store it atomically.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ldct_nb.errors import ParameterError
+
+__all__ = ["VGGFeatures", "NDCTFeatureNet", "train_feature_net", "save_feature_net", "load_feature_net", "VGG19_LAYERS"]
+
+VGG19_LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_4": 17, "relu4_4": 26, "relu5_4": 35}
+"""Index (in ``vgg19().features``) of the ReLU after each named conv layer."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGGFeatures(nn.Module):
+    """VGG-19 features from user-supplied ImageNet weights.
+
+    ``weights_path``: a ``state_dict`` of ``torchvision.models.vgg19`` (the
+    ``features.*`` keys are enough) saved with ``torch.save``. ``layers``:
+    names from :data:`VGG19_LAYERS`; WGAN-VGG uses ``("relu5_4",)``. Input:
+    N x 1 x H x W on [0, 1], repeated to 3 channels and ImageNet-normalised.
+    """
+
+    def __init__(self, weights_path: str | os.PathLike[str], layers: tuple[str, ...] = ("relu5_4",)):
+        super().__init__()
+        from torchvision.models import vgg19
+
+        bad = [n for n in layers if n not in VGG19_LAYERS]
+        if not layers or bad:
+            raise ParameterError(f"layers must be names from {list(VGG19_LAYERS)}, got {layers!r}")
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise ParameterError(f"weights_path {str(path)!r} is not a file: supply ImageNet VGG-19 weights saved with torch.save")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the path named
+            raise ParameterError(f"weights_path {str(path)!r} could not be read with torch.load(weights_only=True): {exc}") from exc
+        if not isinstance(state, dict):
+            raise ParameterError(f"weights_path {str(path)!r} holds a {type(state).__name__}, expected a VGG-19 state_dict")
+        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        depth = max(VGG19_LAYERS[n] for n in layers) + 1
+        features = vgg19(weights=None).features[:depth]
+        expected = {k for k in features.state_dict()}
+        missing = sorted(expected - set(state))
+        if missing:
+            raise ParameterError(f"weights_path {str(path)!r} lacks VGG-19 feature weights {missing[:4]}...")
+        try:
+            features.load_state_dict({k: state[k] for k in expected})
+        except RuntimeError as exc:
+            raise ParameterError(f"weights_path {str(path)!r} does not fit VGG-19: {exc}") from exc
+        self.features = features.eval().requires_grad_(False)
+        self.layers = tuple(layers)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h = (x.repeat(1, 3, 1, 1) - self.mean) / self.std
+        wanted = {VGG19_LAYERS[n] for n in self.layers}
+        out = []
+        for i, layer in enumerate(self.features):
+            h = layer(h)
+            if i in wanted:
+                out.append(h)
+        return out
+
+
+class NDCTFeatureNet(nn.Module):
+    """A conv autoencoder whose encoder gives perceptual features.
+
+    Encoder: three stages of (3x3 conv, ReLU) x 2 with widths ``width * (1, 2,
+    4)``, 2x2 max-pooling between stages; decoder mirrors it with bilinear
+    up-sampling. ``forward`` returns the three stage outputs (the features);
+    :meth:`reconstruct` returns the decoded image (the training target is the
+    input itself).
+    """
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        ws = [width, 2 * width, 4 * width]
+        self.width = width
+
+        def stage(a, b):
+            return nn.Sequential(nn.Conv2d(a, b, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(b, b, 3, padding=1), nn.ReLU(inplace=True))
+
+        self.encoder = nn.ModuleList([stage(1, ws[0]), stage(ws[0], ws[1]), stage(ws[1], ws[2])])
+        self.decoder = nn.ModuleList([stage(ws[2], ws[1]), stage(ws[1], ws[0])])
+        self.out = nn.Conv2d(ws[0], 1, 3, padding=1)
+        self.trained_steps = 0
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        h = x
+        for i, st in enumerate(self.encoder):
+            h = st(h if i == 0 else F.max_pool2d(h, 2))
+            feats.append(h)
+        return feats
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.forward(x)[-1]
+        for st in self.decoder:
+            h = st(F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False))
+        return self.out(h)
+
+    def extra_repr(self) -> str:
+        return f"width={self.width}, trained_steps={self.trained_steps}"
+
+
+def _random_patches(images: np.ndarray, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    s, h, w = images.shape
+    idx = rng.integers(0, s, n)
+    ys, xs = rng.integers(0, h - size + 1, n), rng.integers(0, w - size + 1, n)
+    return np.stack([np.asarray(images[i, y : y + size, x : x + size]) for i, y, x in zip(idx, ys, xs)])
+
+
+def train_feature_net(
+    split,
+    *,
+    steps: int = 500,
+    patch_size: int = 64,
+    batch_size: int = 16,
+    width: int = 32,
+    lr: float = 1e-3,
+    window=None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> tuple[NDCTFeatureNet, list[float]]:
+    """Train :class:`NDCTFeatureNet` to reconstruct NDCT patches (MSE, Adam).
+
+    ``split``: a :class:`~ldct_nb.data.cache.CacheSplit` (only ``.ndct``, HU,
+    is read) or an S x H x W HU array. ``window``: the HUWindow to scale HU to
+    [0, 1] (default ASCON's [-1000, 2000]). ``patch_size`` must be a multiple
+    of 4 and fit the slices. Returns the network (eval mode) and the loss per step.
+    """
+    from ldct_nb.data.datasets import HUWindow
+
+    for name, v, lo in (("steps", steps, 1), ("patch_size", patch_size, 4), ("batch_size", batch_size, 1), ("width", width, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ParameterError(f"{name} must be an int >= {lo}, got {v!r}")
+    if patch_size % 4:
+        raise ParameterError(f"patch_size must be a multiple of 4, got {patch_size}")
+    ndct = split.ndct if hasattr(split, "ndct") else np.asarray(split)
+    if ndct.ndim != 3 or min(ndct.shape[1:]) < patch_size:
+        raise ParameterError(f"split must hold S x H x W slices at least patch_size={patch_size} wide, got shape {ndct.shape}")
+    window = window or HUWindow()
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    dev = torch.device(device)
+    net = NDCTFeatureNet(width).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    losses = []
+    it = range(steps)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="feature network")
+    for _ in it:
+        batch = window.normalize(_random_patches(ndct, batch_size, patch_size, rng).astype(np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))[:, None].to(dev)
+        loss = F.mse_loss(net.reconstruct(x), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    net.trained_steps = steps
+    return net.eval(), losses
+
+
+def save_feature_net(net: NDCTFeatureNet, path: str | os.PathLike[str]) -> Path:
+    """Save the network's weights and width atomically (temporary file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"width": net.width, "trained_steps": net.trained_steps, "state_dict": net.state_dict()}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_feature_net(path: str | os.PathLike[str]) -> NDCTFeatureNet:
+    """Load a network saved by :func:`save_feature_net` (``weights_only=True``); refuses untrained ones."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"feature network file {str(path)!r} does not exist: train one with train_feature_net")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or "state_dict" not in blob:
+        raise ParameterError(f"{str(path)!r} is not a file written by save_feature_net")
+    if int(blob.get("trained_steps", 0)) < 1:
+        raise ParameterError(f"{str(path)!r} holds an untrained feature network, which is no perceptual loss")
+    net = NDCTFeatureNet(int(blob["width"]))
+    net.load_state_dict(blob["state_dict"])
+    net.trained_steps = int(blob["trained_steps"])
+    return net.eval()

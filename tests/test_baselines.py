@@ -1,0 +1,210 @@
+"""Every registered model: shapes, its own recipe learns on a fixed batch; baseline
+architecture facts; perceptual-loss feature networks."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from ldct_nb.errors import ParameterError
+from ldct_nb.models import available, build, build_method, presets
+from ldct_nb.models.baselines.common import (
+    PerceptualLoss, WGANCritic, gradient_penalty, lsgan_loss, multiscale_ssim_loss, sobel_magnitude,
+)
+from ldct_nb.models.baselines.du_gan import DualDomainDiscriminator, cutmix_mask
+from ldct_nb.models.baselines.edcnn import SobelConv
+from ldct_nb.models.feature_net import NDCTFeatureNet, VGGFeatures, load_feature_net, save_feature_net, train_feature_net
+
+torch.set_num_threads(1)
+
+SMALL = {
+    "esau_net": dict(stem=8, widths=(8, 16, 16), heads=(1, 2, 2), bottleneck_heads=2, bottleneck_hidden=16),
+    "unet": dict(base=8, depth=2),
+    "red_cnn": dict(channels=16),
+    "edcnn": dict(sobel_ch=8, width=8),
+    "wgan_vgg": dict(width=8),
+    "du_gan": dict(channels=16),
+    "cncl": dict(base=8, depth=2, fusion_width=8),
+    "cpce": dict(width=8),
+    "map_nn": dict(width=8),
+    "ssms": dict(width=8),
+    "res_hlf": dict(width=8, blocks=2),
+}
+CRITIC = {"wgan_vgg": dict(critic_width=8), "du_gan": dict(critic_width=8, critic_depth=2), "cncl": dict(critic_width=8),
+          "cpce": dict(critic_width=8), "map_nn": dict(critic_width=8), "ssms": dict(critic_width=8),
+          "res_hlf": dict(critic_width=8)}
+EXPECTED = {"esau_net", "unet", "red_cnn", "edcnn", "wgan_vgg", "du_gan", "cncl", "cpce", "map_nn", "ssms", "res_hlf"}
+
+
+@pytest.fixture(scope="module")
+def batch():
+    torch.manual_seed(0)
+    y = torch.nn.functional.avg_pool2d(torch.rand(2, 1, 36, 36), 5, 1)  # smooth 32 x 32 "NDCT"
+    return y + 0.05 * torch.randn_like(y), y
+
+
+@pytest.fixture(scope="module")
+def features():
+    net = NDCTFeatureNet(4)
+    net.trained_steps = 1  # a stand-in extractor: these tests check the recipe mechanics, not perceptual quality
+    return net
+
+
+def test_registry_covers_every_method():
+    assert set(available()) == EXPECTED
+    assert presets("wgan_vgg") == ["paper", "lidnet"] and presets("red_cnn") == ["paper"]
+    with pytest.raises(ParameterError, match="preset 'lidnet'.*red_cnn.*paper"):
+        build("red_cnn", preset="lidnet")
+    with pytest.raises(ParameterError, match="bad keyword for model 'red_cnn'"):
+        build("red_cnn", nonsense=3)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_output_shape_and_dtype(name):
+    torch.manual_seed(0)
+    net = build(name, **SMALL[name])
+    x = torch.rand(2, 1, 29, 35)
+    y = net(x)
+    assert y.shape == x.shape and y.dtype == torch.float32 and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_thirty_steps_on_a_fixed_batch_lower_the_loss(name, batch, features):
+    """The method's own recipe (critic steps included) at lr 1e-3: the content/pixel part falls clearly."""
+    x, y = batch
+    torch.manual_seed(0)
+    spec = build_method(name, feature_extractor=features, **SMALL[name], **CRITIC.get(name, {}))
+    spec.generator_optim = dataclasses.replace(spec.generator_optim, lr=1e-3)
+    g_opt, c_opt = spec.make_optimizers()
+    history = []
+    for _ in range(30):
+        if spec.critic is not None:
+            with torch.no_grad():
+                out = spec.generator(x)
+            c_loss, c_parts = spec.critic_loss(x, y, out)
+            c_opt.zero_grad()
+            c_loss.backward()
+            c_opt.step()
+            assert np.isfinite(c_parts["total"])
+        loss, parts, out = spec.generator_loss(x, y)
+        g_opt.zero_grad()
+        loss.backward()
+        g_opt.step()
+        history.append(parts["pixel"])
+    assert out.shape == y.shape
+    assert history[-1] < 0.8 * history[0], history
+
+
+def test_perceptual_methods_refuse_without_extractor():
+    for name in ("edcnn", "wgan_vgg", "cpce"):
+        with pytest.raises(ParameterError, match="feature_extractor"):
+            build_method(name)
+    with pytest.raises(ParameterError, match="feature_extractor"):
+        build_method("map_nn", preset="lidnet")
+    assert build_method("map_nn").critic is not None  # its paper loss needs no perceptual network
+
+
+def test_method_specs_carry_paper_settings(features):
+    w = build_method("wgan_vgg", feature_extractor=features)
+    assert (w.generator_optim.lr, w.generator_optim.betas, w.n_critic) == (1e-5, (0.5, 0.9), 4)
+    lid = build_method("wgan_vgg", "lidnet", feature_extractor=features)
+    assert (lid.generator_optim.lr, lid.critic_optim.lr) == (1e-4, 4e-4)
+    assert build_method("red_cnn").critic is None and build_method("unet").critic is None
+    assert isinstance(build_method("du_gan").critic, DualDomainDiscriminator)
+    assert "MethodSpec('cncl'" in repr(build_method("cncl", **SMALL["cncl"]))
+
+
+def test_baseline_architecture_facts():
+    red = build("red_cnn")
+    # RED-CNN: 5 convs + 5 deconvs of 5x5, 96 filters
+    convs = [m for m in red.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert len(convs) == 10 and all(m.kernel_size == (5, 5) for m in convs)
+    # MAP-NN as LIDnet uses it: 3 modules; every stage is an image
+    mapnn = build("map_nn", width=8)
+    assert len(mapnn.stages(torch.rand(1, 1, 20, 20))) == 3
+    # CNCL: noise and content predictors, fused
+    cncl = build("cncl", **SMALL["cncl"])
+    p = cncl.predict(torch.rand(1, 1, 16, 16))
+    assert set(p) == {"content", "noise", "fused"}
+    # WGAN-VGG critic: a 64 x 64 patch reaches the FC layer at 8 x 8 without pooling
+    crit = WGANCritic(8)
+    assert crit.features[:-1](torch.rand(1, 1, 64, 64)).shape[-2:] == (8, 8)
+    # Res-HLF learns the noise: output = input - predicted noise
+    res = build("res_hlf", width=8, blocks=1).eval()
+    x = torch.rand(1, 1, 12, 12)
+    torch.testing.assert_close(res(x), x - res.noise(x))
+
+
+def test_edcnn_sobel_is_a_scaled_sobel_filter():
+    sob = SobelConv(8)
+    ramp = torch.arange(10.0).repeat(10, 1)[None, None]  # intensity grows by 1 per column
+    out = sob(ramp)[..., 1:-1, 1:-1]
+    torch.testing.assert_close(out[:, 0], torch.full_like(out[:, 0], 8.0))  # horizontal Sobel of a unit ramp
+    torch.testing.assert_close(out[:, 1], torch.zeros_like(out[:, 1]))  # vertical Sobel sees nothing
+    with torch.no_grad():
+        sob.factor[0] = 0.5
+    torch.testing.assert_close(sob(ramp)[:, 0, 1:-1, 1:-1], torch.full((1, 8, 8), 4.0))
+
+
+def test_loss_pieces():
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 32, 32)
+    assert multiscale_ssim_loss(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    assert lsgan_loss(torch.ones(3), True).item() == 0.0 and lsgan_loss(torch.ones(3), False).item() == 1.0
+    flat = torch.full((1, 1, 8, 8), 0.3)
+    assert sobel_magnitude(flat).max().item() < 1e-5
+    # gradient penalty is zero for a critic with unit-norm input gradient everywhere
+    lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1, bias=False))
+    with torch.no_grad():
+        lin[1].weight.fill_(0.25)  # ||w|| = 1
+    assert gradient_penalty(lin, torch.rand(4, 1, 4, 4), torch.rand(4, 1, 4, 4)).item() == pytest.approx(0.0, abs=1e-10)
+    m = cutmix_mask((3, 1, 16, 16), "cpu")
+    assert set(m.unique().tolist()) <= {0.0, 1.0} and m.shape == (3, 1, 16, 16)
+
+
+def test_perceptual_loss_zero_for_equal_and_extractor_frozen(features):
+    loss = PerceptualLoss(features)
+    x = torch.rand(1, 1, 16, 16)
+    assert loss(x, x).item() == 0.0 and loss(x, x.flip(-1)).item() > 0
+    assert not any(p.requires_grad for p in loss.parameters())
+    loss.train()
+    assert not loss.extractor.training
+
+
+def test_feature_net_trains_saves_and_loads(tmp_path):
+    rng = np.random.default_rng(0)
+    hu = (rng.normal(0, 100, (3, 40, 40)) + np.linspace(-1000, 1000, 40)).astype(np.float32)
+    net, losses = train_feature_net(hu, steps=25, patch_size=16, batch_size=4, width=4, lr=3e-3)
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    path = save_feature_net(net, tmp_path / "fnet.pt")
+    again = load_feature_net(path)
+    x = torch.rand(1, 1, 16, 16)
+    for a, b in zip(net(x), again(x)):
+        torch.testing.assert_close(a, b)
+    untrained = NDCTFeatureNet(4)
+    save_feature_net(untrained, tmp_path / "untrained.pt")
+    with pytest.raises(ParameterError, match="untrained"):
+        load_feature_net(tmp_path / "untrained.pt")
+    with pytest.raises(ParameterError, match="patch_size"):
+        train_feature_net(hu, steps=1, patch_size=64)
+
+
+def test_vgg_features_need_user_weights(tmp_path):
+    with pytest.raises(ParameterError, match="weights_path"):
+        VGGFeatures(tmp_path / "missing.pth")
+    bogus = tmp_path / "bogus.pth"
+    torch.save({"features.0.weight": torch.zeros(3)}, bogus)
+    with pytest.raises(ParameterError, match="weights_path"):
+        VGGFeatures(bogus, layers=("relu1_2",))
+    from torchvision.models import vgg19
+
+    state = {k: v for k, v in vgg19(weights=None).state_dict().items() if k.startswith("features.")}
+    good = tmp_path / "vgg19.pth"
+    torch.save(state, good)
+    vgg = VGGFeatures(good, layers=("relu1_2", "relu2_2"))
+    f1, f2 = vgg(torch.rand(1, 1, 32, 32))
+    assert f1.shape == (1, 64, 32, 32) and f2.shape == (1, 128, 16, 16)
+    with pytest.raises(ParameterError, match="layers"):
+        VGGFeatures(good, layers=("conv9",))
