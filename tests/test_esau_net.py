@@ -86,16 +86,44 @@ def test_level_block_is_attention_residual_then_conv_plus_identity():
     assert isinstance(blk.identity, torch.nn.Conv2d) and blk.identity.kernel_size == (1, 1)
 
 
-@pytest.mark.parametrize("hw", [(17, 23), (33, 8), (3, 5), (64, 64)])
+@pytest.mark.parametrize("hw", [(17, 23), (33, 8), (3, 5), (37, 53), (64, 64)])
 def test_odd_sizes_round_trip(hw):
     torch.manual_seed(0)
     net = ESAUNet(**TINY)
     x = torch.rand(2, 1, *hw)
     y = net(x)
     assert y.shape == x.shape and y.dtype == x.dtype
-    # cropping is exact: the top-left of a padded input gives the same pixels
-    if hw == (64, 64):
-        torch.testing.assert_close(net(x[..., :61, :59]).shape, torch.Size([2, 1, 61, 59]))
+    # the output is the top-left H x W of the network applied to the bottom/right padded input
+    h, w = hw
+    ph, pw = (-h) % 8, (-w) % 8
+    mode = "reflect" if h > ph and w > pw else "replicate"
+    padded = torch.nn.functional.pad(x, (0, pw, 0, ph), mode=mode) if ph or pw else x
+    torch.testing.assert_close(y, net.features(padded)["output"][..., :h, :w])
+
+
+def test_official_wiring_matches_a_hand_assembled_forward():
+    """Official hao1635/ASCON: stem conv + LeakyReLU; each level's Conv goes in -> in -> out
+    (Conv_FFN(in, in, out)), the bottleneck's 256 -> 512 -> 256; max-pool down; bilinear x2
+    with align_corners=True up; skips added; head conv, LeakyReLU, conv; no global residual."""
+    net = esau_net_official()
+    convs = [b.conv[0] for b in [*net.encoder, net.bottleneck, *net.decoder]]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (32, 32), (64, 64), (128, 128), (256, 512), (256, 256), (128, 128), (64, 64)]
+    torch.manual_seed(0)
+    tiny = ESAUNet(**TINY)
+    x = torch.rand(1, 1, 16, 24)
+    lrelu = torch.nn.functional.leaky_relu
+    up = lambda t: torch.nn.functional.interpolate(t, scale_factor=2, mode="bilinear", align_corners=True)
+    pool = lambda t: torch.nn.functional.max_pool2d(t, 2)
+    s = lrelu(tiny.stem(x), 0.01)
+    e1 = tiny.encoder[0](s)
+    e2 = tiny.encoder[1](pool(e1))
+    e3 = tiny.encoder[2](pool(e2))
+    b = tiny.bottleneck(pool(e3))
+    d3 = tiny.decoder[0](up(b) + e3)
+    d2 = tiny.decoder[1](up(d3) + e2)
+    d1 = tiny.decoder[2](up(d2) + e1)
+    torch.testing.assert_close(tiny(x), tiny.head(d1))
 
 
 def test_feature_shapes_per_level():

@@ -131,3 +131,27 @@ def test_bad_width_and_widths() -> None:
         DisentangledUNet((8, 16, 32))
     with pytest.raises(ParameterError, match="momentum"):
         ema_update(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), -0.1)
+
+
+def test_default_momentum_is_099_and_update_target_follows_the_formula() -> None:
+    torch.manual_seed(4)
+    net = MACNet((2, 2, 2, 2, 4), proj_hidden=8, proj_dim=4, local_hidden=8, local_dim=4)
+    assert net.momentum == 0.99 and mac_net(0.125).momentum == 0.99
+    with torch.no_grad():
+        for p in net.online.parameters():
+            p.add_(1.0)
+    t0 = [p.clone() for p in net.target.parameters()]
+    net.update_target()
+    for p_t, p_0, p_o in zip(net.target.parameters(), t0, net.online.parameters()):
+        torch.testing.assert_close(p_t, 0.99 * p_0 + 0.01 * p_o)
+        assert not p_t.requires_grad
+
+
+def test_single_value_per_channel_in_train_mode_is_a_clear_error(tiny: MACNet) -> None:
+    net = copy.deepcopy(tiny).train()
+    with pytest.raises(ParameterError, match="batch"):
+        net.online(torch.rand(1, 1, 16, 16))
+    net.online(torch.rand(2, 1, 16, 16))  # two values per channel: fine
+    net.eval()
+    f_g, _ = net.online(torch.rand(1, 1, 16, 16))  # eval mode uses running statistics
+    assert f_g.shape == (1, 64, 1, 1)

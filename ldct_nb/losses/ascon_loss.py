@@ -34,6 +34,7 @@ naming): :data:`SAMPLING_PRESETS` ``mayo2016`` = 32 anchors on the H/16 grid,
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from torch import nn
 
 from ldct_nb.errors import ParameterError
 from ldct_nb.losses.patch_contrast import PatchSample, grid_mask, patch_noncontrastive_loss
-from ldct_nb.losses.pixel_contrast import DISTANCES, TAU, PixelSample, pixel_contrastive_loss
+from ldct_nb.losses.pixel_contrast import DISTANCES, TAU, PixelSample, candidate_offsets, pixel_contrastive_loss
 from ldct_nb.losses.ssim import ssim
 from ldct_nb.models.mac_net import MACNet, check_input
 
@@ -265,6 +266,21 @@ class AsconLoss(nn.Module):
         if negative_distance not in DISTANCES:
             raise ParameterError(f"negative_distance must be one of {', '.join(DISTANCES)}; got {negative_distance!r}")
         self.negative_distance = negative_distance
+        if self.n_positives > 8:
+            raise ParameterError(f"n_positives must be at most the 8 neighbours of an anchor, got {n_positives}")
+        if negative_distance == "chebyshev" and (negative_window < 3 or negative_window % 2 == 0):
+            raise ParameterError(
+                f"negative_window must be an odd int >= 3 with negative_distance 'chebyshev' (an m x m window), "
+                f"got {negative_window}"
+            )
+        if negative_distance == "euclidean" and negative_window < 2:
+            raise ParameterError(f"negative_window must be an int >= 2 with negative_distance 'euclidean', got {negative_window}")
+        n_candidates = len(candidate_offsets(negative_window, negative_distance))
+        if self.n_negatives > n_candidates:
+            raise ParameterError(
+                f"n_negatives = {n_negatives} exceeds the {n_candidates} candidates within negative_window = "
+                f"{negative_window} ({negative_distance})"
+            )
         if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
             raise ParameterError(f"tau must be a number > 0, got {tau!r}")
         self.tau = float(tau)
@@ -319,8 +335,15 @@ class AsconLoss(nn.Module):
         self._check_pair(denoised, ndct)
         if self.mac_net is None:
             raise ParameterError("the global and local terms need mac_net (a MACNet); none was given")
-        check_input(denoised)
+        check_input(denoised, "denoised")
         net = self.mac_net
+        ref = next(net.parameters())
+        for name, x in (("denoised", denoised), ("ndct", ndct)):
+            if x.dtype != ref.dtype or x.device != ref.device:
+                raise ParameterError(
+                    f"{name} is {x.dtype} on {x.device} but MAC-Net is {ref.dtype} on {ref.device}: "
+                    f"convert it with .to(device, dtype) first"
+                )
         f_g_on, f_l_on = net.online_features(denoised)
         f_g_tg, f_l_tg = net.target_features(ndct)
         body = background_filter(ndct, self.background_threshold)
@@ -362,6 +385,8 @@ class AsconLoss(nn.Module):
             values.update(mac)
         ordered = {n: values[n] for n in TERMS if n in values}
         total = sum(self.weights[n] * v for n, v in ordered.items())
+        if not ordered:  # no term requested or all weights 0: a tensor, so .backward() and as_dict() work
+            total = torch.zeros((), device=denoised.device)
         return AsconLossOutput(total, ordered, dict(self.weights), patch, pixel)
 
     # ------------------------------------------------------------ the two training losses
@@ -428,6 +453,11 @@ def gradient_maps(
     return maps
 
 
+_ASCON_LOSS_KEYWORDS = tuple(
+    name for name in inspect.signature(AsconLoss.__init__).parameters if name not in ("self", "mac_net", "perceptual_net")
+)
+
+
 def ascon_loss(
     preset: str = "paper",
     *,
@@ -464,6 +494,11 @@ def ascon_loss(
             kwargs[f"{term}_weight"] = 0.0
     if "perceptual" in on:
         kwargs["perceptual_weight"] = kwargs["mse_weight"]
+    unknown = sorted(set(overrides) - set(_ASCON_LOSS_KEYWORDS))
+    if unknown:
+        raise ParameterError(
+            f"unknown AsconLoss keyword(s) {unknown} in ascon_loss(); known: {', '.join(_ASCON_LOSS_KEYWORDS)}"
+        )
     kwargs.update(overrides)
     return AsconLoss(mac_net, perceptual_net=perceptual_net, **kwargs)
 

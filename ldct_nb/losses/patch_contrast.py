@@ -125,6 +125,15 @@ def gather_vectors(features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return out.reshape(*index.shape, c)
 
 
+def _check_mask(name: str, mask, batch: int, size: tuple[int, int]) -> torch.Tensor:
+    """Validate a (B, h, w) or (B, 1, h, w) sampling mask against the features' batch and grid."""
+    ok = isinstance(mask, torch.Tensor) and mask.ndim in (3, 4) and (mask.ndim == 3 or mask.shape[1] == 1)
+    if not ok or mask.shape[0] != batch or tuple(mask.shape[-2:]) != tuple(size):
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ParameterError(f"{name} must be a ({batch}, {size[0]}, {size[1]}) bool tensor like the features, got {shape}")
+    return mask
+
+
 def grid_mask(body: torch.Tensor, grid_size: tuple[int, int], min_fraction: float = 0.5) -> torch.Tensor:
     """A pixel body mask (B, H, W) reduced to a coarser grid: a cell is inside
     when at least ``min_fraction`` of its pixels are."""
@@ -268,11 +277,11 @@ def patch_noncontrastive_loss(
         raise ParameterError(f"online_features {tuple(on.shape)} and target_features {tuple(tg.shape)} differ in shape")
     if reduction not in ("mean", "sum"):
         raise ParameterError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    n_anchors = _check_int("n_anchors", n_anchors, 1)
     b, _, h, w = tg.shape
     if anchor_mask is None:
         anchor_mask = torch.ones(b, h, w, dtype=torch.bool, device=tg.device)
-    if tuple(anchor_mask.shape[-2:]) != (h, w):
-        raise ParameterError(f"anchor_mask has grid {tuple(anchor_mask.shape[-2:])}, features have {(h, w)}")
+    _check_mask("anchor_mask", anchor_mask, b, (h, w))
     anchors, anchor_valid = sample_positions(anchor_mask, min(n_anchors, h * w), generator=generator)
     tg = tg.detach()
     positives, pos_valid, sim = select_positives(tg, anchors, k=k, radius=radius)

@@ -45,6 +45,7 @@ from ldct_nb.errors import ParameterError
 from ldct_nb.losses.patch_contrast import (
     _check_features,
     _check_int,
+    _check_mask,
     _zero_like_graph,
     gather_neighbours,
     gather_vectors,
@@ -227,11 +228,11 @@ def pixel_contrastive_loss(
         raise ParameterError(f"online_features {tuple(on.shape)} and target_features {tuple(tg.shape)} differ in shape")
     if reduction not in ("mean", "sum"):
         raise ParameterError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    n_queries = _check_int("n_queries", n_queries, 1)
     b, c, h, w = tg.shape
     if query_mask is None:
         query_mask = torch.ones(b, h, w, dtype=torch.bool, device=tg.device)
-    if tuple(query_mask.shape[-2:]) != (h, w):
-        raise ParameterError(f"query_mask has size {tuple(query_mask.shape[-2:])}, features have {(h, w)}")
+    _check_mask("query_mask", query_mask, b, (h, w))
     tg = tg.detach()
     queries, query_valid = sample_positions(query_mask, min(n_queries, h * w), generator=generator)
     negatives, neg_valid, _, cand, inside = select_hard_negatives(tg, queries, n_negatives=n_negatives, m=m, distance=distance)

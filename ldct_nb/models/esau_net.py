@@ -13,7 +13,7 @@ output projection.
 Layer arrangement (reconstructed from the official code's settings, which give
 4,914,230 parameters exactly; see :func:`esau_net_official`)::
 
-    stem     3x3 conv 1 -> 32                                       H
+    stem     3x3 conv 1 -> 32, LeakyReLU                            H
     enc1     LevelBlock 32 -> 64,   1 head                          H
     enc2     max-pool, LevelBlock 64 -> 128,  2 heads               H/2
     enc3     max-pool, LevelBlock 128 -> 256, 4 heads               H/4
@@ -24,8 +24,10 @@ Layer arrangement (reconstructed from the official code's settings, which give
     dec1     bilinear x2, + enc1, LevelBlock 64 -> 32,   1 head     H
     head     3x3 conv 32 -> 32, LeakyReLU, 3x3 conv 32 -> 1         H
 
-Attention acts on a level's input channels (eq. (1) is applied to F_{l-1});
-skips are added, not concatenated; no norm layers and no biases; the output is
+Attention acts on a level's input channels (eq. (1) is applied to F_{l-1}),
+and a level's two-layer convolution goes ``C_in -> C_in -> C_out`` (official
+``Conv_FFN(in, in, out)``; the bottleneck's hidden layer is 512); up-sampling
+is bilinear with ``align_corners=True``; skips are added, not concatenated; no norm layers and no biases; the output is
 the image itself (no global residual). Inputs of any size are reflect-padded to
 a multiple of 8 and cropped back.
 """
@@ -201,7 +203,8 @@ class SpatialAttention(nn.Module):
 class LevelBlock(nn.Module):
     """One ESAU-Net level: ``F' = Attn(F) + F``; ``F_l = Conv(F') + Iden(F)``.
 
-    ``Conv`` is two 3x3 convolutions (``in -> hidden -> out``), each followed by
+    ``Conv`` is two 3x3 convolutions (``in -> hidden -> out``, ``hidden``
+    defaulting to ``in`` as in the official code), each followed by
     LeakyReLU(``slope``); ``Iden`` is a 1x1 convolution, used when channels
     change or always with ``identity_conv="always"`` (the paper's wording),
     else the plain identity (official code).
@@ -223,7 +226,7 @@ class LevelBlock(nn.Module):
         super().__init__()
         if identity_conv not in ("when_needed", "always"):
             raise ParameterError(f"identity_conv must be 'when_needed' or 'always', got {identity_conv!r}")
-        hidden = hidden_channels or out_channels
+        hidden = hidden_channels or in_channels
         self.attention = ChannelAttention(in_channels, heads, temperature_mode=temperature_mode, normalize=normalize, bias=bias)
         self.conv = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 3, padding=1, bias=bias),
@@ -272,7 +275,16 @@ class ESAUNet(nn.Module):
             if unknown:
                 raise ParameterError(f"unknown ESAU-Net option(s) {sorted(unknown)}; valid: {sorted(ESAUNetConfig.__dataclass_fields__)}")
             cfg = ESAUNetConfig(**{**cfg.__dict__, **overrides})
+        for name in ("widths", "heads"):
+            value = getattr(cfg, name)
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise ParameterError(f"{name} must be a sequence of positive ints, got {value!r}")
         cfg = ESAUNetConfig(**{**cfg.__dict__, "widths": tuple(cfg.widths), "heads": tuple(cfg.heads)})
+        for name, value in [("stem", cfg.stem), ("bottleneck_heads", cfg.bottleneck_heads),
+                            ("bottleneck_hidden", cfg.bottleneck_hidden), *[("widths", v) for v in cfg.widths],
+                            *[("heads", v) for v in cfg.heads]]:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ParameterError(f"{name} must hold positive ints, got {value!r}")
         if len(cfg.widths) != len(cfg.heads) or not cfg.widths:
             raise ParameterError(f"widths and heads must be non-empty and of equal length, got {cfg.widths} and {cfg.heads}")
         self.config = cfg
@@ -300,7 +312,7 @@ class ESAUNet(nn.Module):
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every level's output (for the notebook's shape table and attention maps)."""
         feats: dict[str, torch.Tensor] = {}
-        h = self.stem(x)
+        h = F.leaky_relu(self.stem(x), self.config.slope)
         feats["stem"] = h
         skips = []
         for i, block in enumerate(self.encoder):
@@ -313,7 +325,7 @@ class ESAUNet(nn.Module):
         feats["bottleneck"] = h
         for j, block in enumerate(self.decoder):
             skip = skips[-1 - j]
-            h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False) + skip
+            h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=True) + skip
             h = block(h)
             feats[f"dec{len(self.decoder) - j}"] = h
         feats["output"] = self.head(h)

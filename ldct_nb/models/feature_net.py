@@ -210,12 +210,18 @@ def load_feature_net(path: str | os.PathLike[str]) -> NDCTFeatureNet:
     path = Path(path)
     if not path.is_file():
         raise ParameterError(f"feature network file {str(path)!r} does not exist: train one with train_feature_net")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or "state_dict" not in blob:
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the path named
+        raise ParameterError(f"{str(path)!r} could not be read with torch.load(weights_only=True): {exc}") from exc
+    if not isinstance(blob, dict) or "state_dict" not in blob or "width" not in blob:
         raise ParameterError(f"{str(path)!r} is not a file written by save_feature_net")
     if int(blob.get("trained_steps", 0)) < 1:
         raise ParameterError(f"{str(path)!r} holds an untrained feature network, which is no perceptual loss")
     net = NDCTFeatureNet(int(blob["width"]))
-    net.load_state_dict(blob["state_dict"])
+    try:
+        net.load_state_dict(blob["state_dict"])
+    except RuntimeError as exc:
+        raise ParameterError(f"{str(path)!r} does not hold NDCTFeatureNet weights of width {blob['width']}: {exc}") from exc
     net.trained_steps = int(blob["trained_steps"])
     return net.eval()

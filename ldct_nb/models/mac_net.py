@@ -141,6 +141,13 @@ class DisentangledUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_input(x)
+        b, _, h, w = x.shape
+        if self.training and b * (h // DOWNSAMPLING) * (w // DOWNSAMPLING) < 2:
+            raise ParameterError(
+                f"MAC-Net in train mode needs more than one value per channel at H/16 for BatchNorm; got a batch "
+                f"of {b} image(s) of {h} x {w} (F_g is {h // DOWNSAMPLING} x {w // DOWNSAMPLING}): use a batch of 2 "
+                "or more, larger images, or eval mode"
+            )
         x1 = self.inc(x)
         x2 = self.down1(x1)
         x3 = self.down2(x2)
@@ -152,15 +159,17 @@ class DisentangledUNet(nn.Module):
         return f_g, f_l
 
 
-def check_input(x: torch.Tensor) -> None:
-    """Refuse an image batch that is not (B, C, H, W) with H, W divisible by 16."""
+def check_input(x: torch.Tensor, name: str = "MAC-Net input") -> None:
+    """Refuse an image batch that is not (B, C, H, W) with H, W divisible by 16.
+
+    ``name`` is the parameter named in the error message."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ParameterError(f"MAC-Net input must be a (B, C, H, W) tensor, got {shape}")
+        raise ParameterError(f"{name} must be a (B, C, H, W) tensor, got {shape}")
     h, w = x.shape[-2:]
     if h % DOWNSAMPLING or w % DOWNSAMPLING:
         raise ParameterError(
-            f"MAC-Net input size must be divisible by {DOWNSAMPLING} (four down-samplings); "
+            f"{name} size must be divisible by {DOWNSAMPLING} (MAC-Net's four down-samplings); "
             f"got H x W = {h} x {w}: crop or pad the image first"
         )
 

@@ -170,13 +170,21 @@ class PerceptualLoss(nn.Module):
 
     ``extractor(x)`` returns one tensor or a list of tensors (multi-scale);
     the loss is the mean over the list of ``mean((phi(a) - phi(b))^2)``. The
-    extractor is frozen (``requires_grad_(False)``, eval mode) here.
+    extractor is frozen (``requires_grad_(False)``, eval mode) here. An
+    extractor with a ``trained_steps`` attribute of 0 (an untrained
+    :class:`~ldct_nb.models.feature_net.NDCTFeatureNet`) is refused.
     """
 
     def __init__(self, extractor: nn.Module):
         super().__init__()
         if not isinstance(extractor, nn.Module):
             raise ParameterError(f"feature_extractor must be an nn.Module, got {type(extractor).__name__}")
+        steps = getattr(extractor, "trained_steps", None)
+        if steps is not None and int(steps) < 1:
+            raise ParameterError(
+                f"feature_extractor is an untrained {type(extractor).__name__} (trained_steps={steps}), which is no "
+                "perceptual loss: train it with ldct_nb.models.feature_net.train_feature_net or load one with load_feature_net"
+            )
         self.extractor = extractor.eval().requires_grad_(False)
 
     def train(self, mode: bool = True) -> PerceptualLoss:
@@ -265,9 +273,14 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
     return x, (h, w)
 
 
-def check_image(x: Tensor, model: str) -> None:
-    if x.ndim != 4 or x.shape[1] != 1:
-        raise ParameterError(f"{model} expects an N x 1 x H x W tensor, got shape {tuple(x.shape)}")
+def check_image(x: Tensor, model: str, min_size: int = 1) -> None:
+    """ParameterError unless ``x`` is an N x 1 x H x W tensor with H, W >= ``min_size``."""
+    if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != 1:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ParameterError(f"{model} expects an N x 1 x H x W tensor, got {shape}")
+    if min(x.shape[-2:]) < min_size:
+        raise ParameterError(f"{model} needs images of at least {min_size} x {min_size} pixels "
+                             f"(its unpadded convolutions shrink them), got {tuple(x.shape[-2:])}")
 
 
 def wgan_recipe(

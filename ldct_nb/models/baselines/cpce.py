@@ -34,7 +34,7 @@ class CPCE(nn.Module):
         self.convey = nn.ModuleList(nn.Conv2d(2 * width, width, 1) for _ in range(3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x, "CPCE")
+        check_image(x, "CPCE", 9)  # four unpadded 3x3 convolutions
         feats, h = [], x
         for conv in self.enc:
             h = F.relu(conv(h))

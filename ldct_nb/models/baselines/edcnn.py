@@ -8,7 +8,8 @@ network with a compound loss.
 * Eight blocks of (1x1 conv, LeakyReLU, 3x3 conv, LeakyReLU) with ``width``
   filters; dense connections: blocks 2-8 take the edge-enhanced input
   concatenated with the previous block's output. The last block ends with a
-  3x3 conv to one channel (no activation), added to the input (residual).
+  3x3 conv to one channel, added to the input (residual), then a final
+  LeakyReLU as in the authors' code (``out = LeakyReLU(x + out_8)``).
 * Compound loss: ``MSE + w_p * multi-scale perceptual loss`` with
   ``w_p = 0.01`` on the extractor's multi-scale features (the paper uses an
   ImageNet ResNet-50's four stages; here the extractor is the one you pass:
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ldct_nb.errors import ParameterError
 from ldct_nb.models.baselines.common import (
     MethodSpec, OptimSettings, check_image, check_preset, require_extractor, supervised_recipe,
 )
@@ -33,8 +35,8 @@ class SobelConv(nn.Module):
 
     def __init__(self, out_channels: int = 32):
         super().__init__()
-        if out_channels % 4:
-            raise ValueError("out_channels must be a multiple of 4")
+        if out_channels < 4 or out_channels % 4:
+            raise ParameterError(f"sobel_ch (the Sobel module's out_channels) must be a positive multiple of 4, got {out_channels}")
         sx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
         diag = torch.tensor([[0.0, 1.0, 2.0], [-1.0, 0.0, 1.0], [-2.0, -1.0, 0.0]])
         base = torch.stack([sx, sx.t(), diag, diag.flip(1)])
@@ -50,6 +52,7 @@ class EDCNN(nn.Module):
 
     def __init__(self, sobel_ch: int = 32, width: int = 32, blocks: int = 8, slope: float = 0.01):
         super().__init__()
+        self.slope = slope
         self.edge = SobelConv(sobel_ch)
         c_in = 1 + sobel_ch
         self.blocks = nn.ModuleList()
@@ -67,7 +70,7 @@ class EDCNN(nn.Module):
         h = self.blocks[0](enhanced)
         for block in self.blocks[1:]:
             h = block(torch.cat([enhanced, h], dim=1))
-        return x + h
+        return F.leaky_relu(x + h, self.slope)
 
 
 def build_generator(preset: str = "paper", **kwargs) -> EDCNN:

@@ -23,11 +23,12 @@ class REDCNN(nn.Module):
 
     def __init__(self, channels: int = 96, kernel: int = 5):
         super().__init__()
+        self.min_size = 5 * (kernel - 1) + 1
         self.conv = nn.ModuleList(nn.Conv2d(1 if i == 0 else channels, channels, kernel) for i in range(5))
         self.deconv = nn.ModuleList(nn.ConvTranspose2d(channels, 1 if i == 4 else channels, kernel) for i in range(5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x, "REDCNN")
+        check_image(x, "REDCNN", self.min_size)
         res1 = x
         h = F.relu(self.conv[0](x))
         h = F.relu(self.conv[1](h))

@@ -7,8 +7,8 @@ convolution to one channel. Two departures from the 2015 paper, as in the
 common denoising re-implementations ASCON compares against: convolutions are
 zero-padded (output size = input size; the 2015 paper used unpadded
 convolutions and overlap-tiling) and batch normalisation follows each conv.
-Trained with MSE (ASCON Table 2 ablation trains U-Net with the same loss as
-ESAU-Net; we use plain MSE), Adam lr 1e-4.
+Trained with MSE, Adam lr 1e-4 (ASCON lists U-Net [22] in Table 1 without
+stating its loss; plain MSE is our choice).
 """
 from __future__ import annotations
 
