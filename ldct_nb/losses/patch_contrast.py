@@ -134,6 +134,22 @@ def _check_mask(name: str, mask, batch: int, size: tuple[int, int]) -> torch.Ten
     return mask
 
 
+
+def _check_branches(online_features, target_features, reduction: str, mask_name: str, mask):
+    """Validate the online / target feature pair, the reduction and the sampling
+    mask shared by both contrastive modules; return (online, target, mask)."""
+    on = _check_features("online_features", online_features)
+    tg = _check_features("target_features", target_features)
+    if on.shape != tg.shape:
+        raise ParameterError(f"online_features {tuple(on.shape)} and target_features {tuple(tg.shape)} differ in shape")
+    if reduction not in ("mean", "sum"):
+        raise ParameterError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    b, _, h, w = tg.shape
+    if mask is None:
+        mask = torch.ones(b, h, w, dtype=torch.bool, device=tg.device)
+    _check_mask(mask_name, mask, b, (h, w))
+    return on, tg, mask
+
 def grid_mask(body: torch.Tensor, grid_size: tuple[int, int], min_fraction: float = 0.5) -> torch.Tensor:
     """A pixel body mask (B, H, W) reduced to a coarser grid: a cell is inside
     when at least ``min_fraction`` of its pixels are."""
@@ -271,17 +287,9 @@ def patch_noncontrastive_loss(
         valid anchors (BatchNorm in the heads needs 2) the loss is a zero still
         connected to the online features.
     """
-    on = _check_features("online_features", online_features)
-    tg = _check_features("target_features", target_features)
-    if on.shape != tg.shape:
-        raise ParameterError(f"online_features {tuple(on.shape)} and target_features {tuple(tg.shape)} differ in shape")
-    if reduction not in ("mean", "sum"):
-        raise ParameterError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    on, tg, anchor_mask = _check_branches(online_features, target_features, reduction, "anchor_mask", anchor_mask)
     n_anchors = _check_int("n_anchors", n_anchors, 1)
     b, _, h, w = tg.shape
-    if anchor_mask is None:
-        anchor_mask = torch.ones(b, h, w, dtype=torch.bool, device=tg.device)
-    _check_mask("anchor_mask", anchor_mask, b, (h, w))
     anchors, anchor_valid = sample_positions(anchor_mask, min(n_anchors, h * w), generator=generator)
     tg = tg.detach()
     positives, pos_valid, sim = select_positives(tg, anchors, k=k, radius=radius)

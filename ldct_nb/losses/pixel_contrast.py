@@ -45,7 +45,7 @@ from ldct_nb.errors import ParameterError
 from ldct_nb.losses.patch_contrast import (
     _check_features,
     _check_int,
-    _check_mask,
+    _check_branches,
     _zero_like_graph,
     gather_neighbours,
     gather_vectors,
@@ -222,17 +222,9 @@ def pixel_contrastive_loss(
     Returns:
         ``(loss, sample)``. The target features get no gradient.
     """
-    on = _check_features("online_features", online_features)
-    tg = _check_features("target_features", target_features)
-    if on.shape != tg.shape:
-        raise ParameterError(f"online_features {tuple(on.shape)} and target_features {tuple(tg.shape)} differ in shape")
-    if reduction not in ("mean", "sum"):
-        raise ParameterError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    on, tg, query_mask = _check_branches(online_features, target_features, reduction, "query_mask", query_mask)
     n_queries = _check_int("n_queries", n_queries, 1)
     b, c, h, w = tg.shape
-    if query_mask is None:
-        query_mask = torch.ones(b, h, w, dtype=torch.bool, device=tg.device)
-    _check_mask("query_mask", query_mask, b, (h, w))
     tg = tg.detach()
     queries, query_valid = sample_positions(query_mask, min(n_queries, h * w), generator=generator)
     negatives, neg_valid, _, cand, inside = select_hard_negatives(tg, queries, n_negatives=n_negatives, m=m, distance=distance)
