@@ -15,6 +15,11 @@ a typo in a profile cannot be silently ignored). Executed notebooks go to
 ``book/executed/`` (the book shows the latest run) with a copy in
 ``run_dir/executed/``. On failure the runner names the notebook and the cell,
 keeps the partly executed notebook and exits non-zero.
+
+Exit status of ``python -m ldct_nb``: 0 when every notebook ran, 1 when a
+notebook failed (or its kernel could not run), 2 for a bad profile or option.
+The kernels see ``LDCT_NB_BATCH=1`` and an inline ``MPLBACKEND`` (see
+:data:`KERNEL_ENV`) and receive ``run_dir`` as an absolute path.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,41 +170,73 @@ def run(
         command=" ".join(sys.argv) if sys.argv else "ldct_nb.runner.run",
     )
     done = []
-    os.environ[BATCH_ENV] = "1"  # kernels inherit it: text progress bars, no widgets in the book
-    # Figures must be captured into the notebook whatever the caller's MPLBACKEND (Agg would drop them).
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    for nb, params in plans:
-        target = out_dir / nb.name
-        print(f"[{profile.name}] {nb.stem}: running -> {target}", flush=True)
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(nb),
-                str(target),
-                parameters=params,
-                kernel_name="python3",
-                log_output=log_output,
-                cwd=str(nb.parent),
-                progress_bar=False,
-            )
-        except PapermillExecutionError as exc:
+    with _kernel_environment():
+        for nb, params in plans:
+            target = out_dir / nb.name
+            print(f"[{profile.name}] {nb.stem}: running -> {target}", flush=True)
+            start = time.perf_counter()
+            try:
+                papermill.execute_notebook(
+                    str(nb),
+                    str(target),
+                    parameters=params,
+                    kernel_name="python3",
+                    log_output=log_output,
+                    cwd=str(nb.parent),
+                    progress_bar=False,
+                )
+            except PapermillExecutionError as exc:
+                shutil.copy2(target, run_path / "executed" / nb.name)
+                raise NotebookFailed(nb.stem, exc.cell_index, exc.exec_count, exc.ename, exc.evalue, target) from exc
+            except Exception as exc:  # no kernel, dead kernel, timeout: not an error raised by a cell
+                kept = None
+                if target.is_file():
+                    shutil.copy2(target, run_path / "executed" / nb.name)
+                    kept = target
+                raise NotebookFailed(nb.stem, None, None, type(exc).__name__, str(exc), kept) from exc
             shutil.copy2(target, run_path / "executed" / nb.name)
-            raise NotebookFailed(nb.stem, exc.cell_index, exc.exec_count, exc.ename, exc.evalue, target) from exc
-        shutil.copy2(target, run_path / "executed" / nb.name)
-        print(f"[{profile.name}] {nb.stem}: done in {time.perf_counter() - start:.0f} s", flush=True)
-        done.append(target)
+            print(f"[{profile.name}] {nb.stem}: done in {time.perf_counter() - start:.0f} s", flush=True)
+            done.append(target)
     return done
+
+
+KERNEL_ENV = {
+    BATCH_ENV: "1",  # text progress bars, no widgets in the book
+    # Figures must be captured into the notebook whatever the caller's MPLBACKEND (Agg would drop them).
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
+"""Environment the kernels inherit from the runner."""
+
+
+@contextmanager
+def _kernel_environment():
+    """Set :data:`KERNEL_ENV` for the kernels, and find the ``python3`` kernel of
+    this environment before a user-wide one (``JUPYTER_PREFER_ENV_PATH``, as
+    ``make`` sets it); the caller's environment is restored afterwards."""
+    values = {**KERNEL_ENV, "JUPYTER_PREFER_ENV_PATH": os.environ.get("JUPYTER_PREFER_ENV_PATH", "1")}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class NotebookFailed(RuntimeError):
     """A notebook raised: names the notebook, the cell and the error."""
 
-    def __init__(self, notebook: str, cell_index: int, exec_count, ename: str, evalue: str, kept: Path):
+    def __init__(self, notebook: str, cell_index: int | None, exec_count, ename: str, evalue: str, kept: Path | None):
         self.notebook, self.cell_index, self.kept = notebook, cell_index, kept
-        super().__init__(
-            f"notebook {notebook} failed in cell {cell_index} (execution count {exec_count}): {ename}: {evalue}\n"
-            f"the partly executed notebook is kept at {kept}"
+        where = (
+            f"in cell {cell_index} (execution count {exec_count})" if cell_index is not None
+            else "outside its cells (kernel missing, dead or timed out; `make install` registers the python3 kernel)"
         )
+        kept_line = f"the partly executed notebook is kept at {kept}" if kept else "no partly executed notebook was written"
+        super().__init__(f"notebook {notebook} failed {where}: {ename}: {evalue}\n{kept_line}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,11 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("profiles", help="list the profiles")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # papermill logs cell outputs at INFO
-    if args.command == "profiles":
-        for name in available_profiles():
-            print(f"{name}: {load_profile(name).description}")
-        return 0
     try:
+        if args.command == "profiles":
+            for name in available_profiles():
+                print(f"{name}: {load_profile(name).description}")
+            return 0
         run(args.profile, only=args.only, run_dir=args.run_dir, executed_dir=args.executed_dir)
     except NotebookFailed as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -275,7 +275,6 @@ def test_fingerprint_and_even_subset():
                 assert idx[-1] == n - 1
                 gaps = np.diff(idx)
                 assert gaps.max() - gaps.min() <= 1  # evenly spread
-    assert [list(r) for r in cache.iter_batches(5, 2)] == [[0, 1], [2, 3], [4]]
 
 
 # ----------------------------------------------------------------- paired DICOM (Mayo-2016 layout)
@@ -392,6 +391,40 @@ def test_mismatched_image_size_names_the_patient(mayo, tmp_path):
     write_ct_series(root / "L003" / "quarter_1mm", volumes["L003"][1][:, :16, :], z0=-100.0, patient_id="L003")
     with pytest.raises(DataError, match="patient L003: full-dose images are"):
         prepare_data(manifest, tmp_path / "run", splits=["test"], progress=False)
+
+
+def test_patients_of_different_image_sizes_are_refused_and_nothing_is_cached(mayo, tmp_path):
+    manifest, root, volumes = mayo
+    for role, k in (("full_1mm", 0), ("quarter_1mm", 1)):
+        for f in root.glob(f"L002/{role}/*.IMA"):
+            f.unlink()
+        write_ct_series(root / "L002" / role, volumes["L002"][k][:, :16, :16], z0=-50.0, patient_id="L002")
+    with pytest.raises(DataError, match=r"patient L002 has \(16, 16\) images but patient L001"):
+        prepare_data(manifest, tmp_path / "run", splits=["train"], progress=False)
+    assert list_splits(tmp_path / "run") == [] and _tmp_folders(tmp_path / "run") == []
+
+
+def test_paired_dicom_reads_one_patient_at_a_time(mayo, tmp_path, monkeypatch):
+    # A real split (thousands of 512 x 512 slices) must not be held in memory at once:
+    # each patient's series is written to the memory-mapped cache before the next is read.
+    manifest, _, _ = mayo
+    from ldct_nb.data import dicom
+
+    import weakref
+
+    live, peak, real = [0], [0], dicom.read_series
+
+    def tracked(files):
+        series = real(files)
+        live[0] += 1
+        peak[0] = max(peak[0], live[0])
+        weakref.finalize(series, lambda: live.__setitem__(0, live[0] - 1))
+        return series
+
+    monkeypatch.setattr(dicom, "read_series", tracked)
+    sp = prepare_data(manifest, tmp_path / "run", splits=["train"], progress=False)["train"]
+    assert len(sp) == 7
+    assert peak[0] <= 2  # the full- and low-dose series of one patient
 
 
 # ----------------------------------------------------------------- detection sets (PE-CT layout)

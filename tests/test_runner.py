@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -105,3 +106,52 @@ def test_failure_names_notebook_and_cell_and_keeps_the_partial_notebook(tiny_pro
 def test_main_reports_bad_arguments_without_a_traceback(capsys):
     assert runner.main(["run", "--profile", "no-such-profile"]) == 2
     assert "no-such-profile" in capsys.readouterr().err
+
+
+def test_kernel_sees_batch_env_inline_backend_and_absolute_run_dir_and_env_is_restored(tiny_project, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv(runner.BATCH_ENV, raising=False)
+    _tiny_notebook(
+        tiny_project / "notebooks" / "01_ok.ipynb",
+        "import os, pathlib\n"
+        "print('batch', os.environ.get('LDCT_NB_BATCH'), 'backend', os.environ.get('MPLBACKEND'))\n"
+        "print('absolute', pathlib.Path(run_dir).is_absolute(), run_dir)",
+    )
+    # Relative run folders are taken from the repository root; here from the temporary project.
+    monkeypatch.setattr(runner, "resolve", lambda p: tiny_project / p)
+    out = runner.run("t", run_dir="relative/run", executed_dir=tiny_project / "executed", log_output=False)
+    executed = nbformat.read(out[0], as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "batch 1 backend module://matplotlib_inline.backend_inline" in text
+    assert "absolute True" in text
+    # The caller's environment is left as it was.
+    assert os.environ["MPLBACKEND"] == "Agg" and runner.BATCH_ENV not in os.environ
+    assert (tiny_project / "relative" / "run" / "executed" / "01_ok.ipynb").is_file()
+
+
+def test_common_values_reach_only_notebooks_that_declare_them(tiny_project):
+    (tiny_project / "notebooks" / "profiles" / "c.yaml").write_text(
+        yaml.safe_dump({"common": {"seed": 3, "value": 7}, "notebooks": {"01_ok": {}}})
+    )
+    _tiny_notebook(tiny_project / "notebooks" / "01_ok.ipynb", "pass")
+    params = runner.notebook_parameters(runner.load_profile("c"), tiny_project / "notebooks" / "01_ok.ipynb", "/abs")
+    assert params == {"value": 7, "profile": "c", "run_dir": "/abs"}  # seed is not declared: not injected
+
+
+def test_a_kernel_that_cannot_start_is_reported_without_a_traceback(tiny_project, monkeypatch, capsys):
+    import papermill
+
+    def no_kernel(*args, **kwargs):
+        raise RuntimeError("No such kernel named python3")
+
+    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
+    _tiny_notebook(tiny_project / "notebooks" / "01_ok.ipynb", "pass")
+    code = runner.main(["run", "--profile", "t", "--run-dir", str(tiny_project / "run"),
+                        "--executed-dir", str(tiny_project / "executed")])
+    err = capsys.readouterr().err
+    assert code == 1 and "01_ok" in err and "No such kernel" in err and "kernel" in err
+
+
+def test_profiles_command_lists_descriptions(capsys):
+    assert runner.main(["profiles"]) == 0
+    assert "smoke:" in capsys.readouterr().out

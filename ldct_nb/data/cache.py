@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -341,33 +340,44 @@ def build_paired_dicom_split(
     fp = fingerprint(params)
     if not force and cached_fingerprint(run_dir, split) == fp:
         return open_split(run_dir, split)
+    if not patients:
+        raise DataError(f"{manifest.path}: split {split!r} of {manifest.name} lists no patient")
     for p in patients:
         if not p.ndct or not p.ldct:
             raise DataError(f"{manifest.path}: patient {p.patient} ({split}) has no full-dose or no low-dose files")
-    series = []
-    for p in progress_bar(patients, desc=f"{manifest.name}/{split} headers", disable=not progress):
-        nd, ld = read_series(list(p.ndct)), read_series(list(p.ldct))
-        pairs = _pair_by_position(nd, ld, p.patient)
-        keep = _even_subset(len(pairs), max_slices_per_patient)
-        series.append((p.patient, nd, ld, [pairs[k] for k in keep]))
-    sizes = {s[1].hu.shape[1:] for s in series}
-    if len(sizes) != 1:
-        raise DataError(f"{manifest.name}/{split}: patients have different image sizes {sorted(sizes)}")
-    (h, w), n = sizes.pop(), sum(len(s[3]) for s in series)
+        if len(p.ndct) != len(p.ldct):
+            raise DataError(
+                f"patient {p.patient}: {len(p.ndct)} full-dose slices ({p.ndct[0].parent}) but {len(p.ldct)} "
+                f"low-dose slices ({p.ldct[0].parent}); the pairs must match"
+            )
+    # One patient in memory at a time: the sizes are known from the file counts.
+    keeps = [_even_subset(len(p.ndct), max_slices_per_patient) for p in patients]
+    n = sum(len(k) for k in keeps)
     meta = {k: v for k, v in params.items() if k != "files"}
-    meta.update(fingerprint=fp, patients=[s[0] for s in series])
+    meta.update(fingerprint=fp, patients=[p.patient for p in patients])
     with SplitWriter(run_dir, split, meta) as writer:
-        ndct_arr = writer.array("ndct", (n, h, w), np.float32)
-        ldct_arr = writer.array("ldct", (n, h, w), np.float32)
+        ndct_arr = ldct_arr = None
         k = 0
-        for patient, nd, ld, pairs in series:
-            for i, j in pairs:
+        for p, keep in zip(progress_bar(patients, desc=f"{manifest.name}/{split}", disable=not progress), keeps):
+            nd, ld = read_series(list(p.ndct)), read_series(list(p.ldct))
+            pairs = _pair_by_position(nd, ld, p.patient)
+            if ndct_arr is None:
+                first, (h, w) = p.patient, nd.hu.shape[1:]
+                ndct_arr = writer.array("ndct", (n, h, w), np.float32)
+                ldct_arr = writer.array("ldct", (n, h, w), np.float32)
+            elif nd.hu.shape[1:] != (h, w):
+                raise DataError(
+                    f"{manifest.name}/{split}: patient {p.patient} has {nd.hu.shape[1:]} images but patient "
+                    f"{first} has {(h, w)}; all patients of a split must have the same image size"
+                )
+            for i, j in (pairs[q] for q in keep):
                 ndct_arr[k], ldct_arr[k] = nd.hu[i], ld.hu[j]
                 writer.add_slice(
-                    np.zeros((0, 4)), id=f"{patient}-{i:04d}", patient=patient, ndct_file=str(nd.files[i]),
+                    np.zeros((0, 4)), id=f"{p.patient}-{i:04d}", patient=p.patient, ndct_file=str(nd.files[i]),
                     ldct_file=str(ld.files[j]), pixel_size_mm=list(nd.pixel_spacing),
                 )
                 k += 1
+            del nd, ld
     return open_split(run_dir, split)
 
 
@@ -426,12 +436,3 @@ def build_detection_split(
             boxes = np.array([r["box"] for r in by_image[image] if r["box"] is not None], dtype=np.float32)
             writer.add_slice(boxes, id=image, patient=by_image[image][0].get("patient", ""), pixel_size_mm=spacing)
     return open_split(run_dir, split)
-
-
-def iter_batches(n: int, batch_size: int) -> Iterator[range]:
-    """Consecutive index ranges covering ``range(n)``."""
-    for start in range(0, n, batch_size):
-        yield range(start, min(start + batch_size, n))
-
-
-BuildFn = Callable[..., CacheSplit]

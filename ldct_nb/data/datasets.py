@@ -18,7 +18,6 @@ from ldct_nb.data.cache import CacheSplit
 from ldct_nb.errors import ParameterError
 
 ASCON_WINDOW = (-1000.0, 2000.0)
-DISPLAY_WINDOW = (-160.0, 240.0)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,12 @@ def prepare_data(
     progress: bool = True,
     **synthetic_overrides: Any,
 ) -> dict[str, CacheSplit]:
-    """Build (or reuse) the cache of every split of ``manifest`` in ``run_dir/data``."""
+    """Build (or reuse) the cache of every split of ``manifest`` in ``run_dir/data``.
+
+    ``synthetic_overrides`` apply to the synthetic manifest only (see
+    :func:`synthetic_settings`), except ``seed``, which every kind accepts:
+    it also seeds the simulated LDCT noise of detection sets (paired DICOM
+    sets have measured LDCT and ignore it)."""
     cache.clean_partial(run_dir)
     if manifest.kind == "synthetic":
         s = synthetic_settings(manifest, **synthetic_overrides)
