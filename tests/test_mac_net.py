@@ -91,16 +91,24 @@ def test_ema_update_follows_its_formula() -> None:
         assert torch.equal(p_t, p_o)
 
 
-def test_mac_net_update_target_uses_its_momentum() -> None:
+@pytest.mark.parametrize("momentum", [None, 0.5])
+def test_update_target_follows_the_ema_formula(momentum) -> None:
+    """p_t <- m p_t + (1 - m) p_o, with m = 0.99 by default; the target never requires gradients."""
     torch.manual_seed(3)
-    net = MACNet((2, 2, 2, 2, 4), momentum=0.5, proj_hidden=8, proj_dim=4, local_hidden=8, local_dim=4)
+    kwargs = {} if momentum is None else {"momentum": momentum}
+    net = MACNet((2, 2, 2, 2, 4), proj_hidden=8, proj_dim=4, local_hidden=8, local_dim=4, **kwargs)
+    m = 0.99 if momentum is None else momentum
+    assert net.momentum == m
+    if momentum is None:
+        assert mac_net(0.125).momentum == 0.99
     with torch.no_grad():
         for p in net.online.parameters():
             p.add_(1.0)
     t0 = [p.clone() for p in net.target.parameters()]
     net.update_target()
     for p_t, p_0, p_o in zip(net.target.parameters(), t0, net.online.parameters()):
-        torch.testing.assert_close(p_t, 0.5 * p_0 + 0.5 * p_o)
+        torch.testing.assert_close(p_t, m * p_0 + (1 - m) * p_o)
+        assert not p_t.requires_grad
 
 
 def test_denoiser_loss_freezes_mac_net_but_reaches_the_image(tiny: MACNet) -> None:
@@ -131,20 +139,6 @@ def test_bad_width_and_widths() -> None:
         DisentangledUNet((8, 16, 32))
     with pytest.raises(ParameterError, match="momentum"):
         ema_update(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), -0.1)
-
-
-def test_default_momentum_is_099_and_update_target_follows_the_formula() -> None:
-    torch.manual_seed(4)
-    net = MACNet((2, 2, 2, 2, 4), proj_hidden=8, proj_dim=4, local_hidden=8, local_dim=4)
-    assert net.momentum == 0.99 and mac_net(0.125).momentum == 0.99
-    with torch.no_grad():
-        for p in net.online.parameters():
-            p.add_(1.0)
-    t0 = [p.clone() for p in net.target.parameters()]
-    net.update_target()
-    for p_t, p_0, p_o in zip(net.target.parameters(), t0, net.online.parameters()):
-        torch.testing.assert_close(p_t, 0.99 * p_0 + 0.01 * p_o)
-        assert not p_t.requires_grad
 
 
 def test_single_value_per_channel_in_train_mode_is_a_clear_error(tiny: MACNet) -> None:

@@ -36,6 +36,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+
+def _load_weights(path: Path, label: str = ""):
+    """``torch.load(path, weights_only=True)`` on the CPU; a ParameterError naming the file if it fails."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the path named
+        raise ParameterError(f"{label}{str(path)!r} could not be read with torch.load(weights_only=True): {exc}") from exc
+
 class VGGFeatures(nn.Module):
     """VGG-19 features from user-supplied ImageNet weights.
 
@@ -55,10 +63,7 @@ class VGGFeatures(nn.Module):
         path = Path(weights_path).expanduser()
         if not path.is_file():
             raise ParameterError(f"weights_path {str(path)!r} is not a file: supply ImageNet VGG-19 weights saved with torch.save")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the path named
-            raise ParameterError(f"weights_path {str(path)!r} could not be read with torch.load(weights_only=True): {exc}") from exc
+        state = _load_weights(path, "weights_path ")
         if not isinstance(state, dict):
             raise ParameterError(f"weights_path {str(path)!r} holds a {type(state).__name__}, expected a VGG-19 state_dict")
         state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
@@ -210,10 +215,7 @@ def load_feature_net(path: str | os.PathLike[str]) -> NDCTFeatureNet:
     path = Path(path)
     if not path.is_file():
         raise ParameterError(f"feature network file {str(path)!r} does not exist: train one with train_feature_net")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the path named
-        raise ParameterError(f"{str(path)!r} could not be read with torch.load(weights_only=True): {exc}") from exc
+    blob = _load_weights(path)
     if not isinstance(blob, dict) or "state_dict" not in blob or "width" not in blob:
         raise ParameterError(f"{str(path)!r} is not a file written by save_feature_net")
     if int(blob.get("trained_steps", 0)) < 1:
