@@ -22,3 +22,12 @@ class ManifestError(LdctError):
 
 class ParameterError(LdctError):
     """A function or notebook parameter is out of range or of the wrong type."""
+
+
+class BusyError(LdctError):
+    """Another process holds the lock on a run folder or file: the message names its process id."""
+
+
+class DataWarning(UserWarning):
+    """Data were accepted but something was repaired or is suspicious (padding mapped to air,
+    a missing slice, a damaged cache rebuilt); the message names the file."""

@@ -1,4 +1,4 @@
-"""Papermill batch runner: ``python -m ldct_nb run --profile NAME [--only 01,04] [--run-dir DIR]``.
+"""Papermill batch runner: ``python -m ldct_nb run --profile NAME [--only 01,04] [--run-dir DIR] [--wait]``.
 
 A profile (``notebooks/profiles/NAME.yaml``) gives the parameters of every
 notebook::
@@ -10,23 +10,40 @@ notebook::
       01_data: {image_size: 64, n_train: 8}
 
 Each notebook gets ``profile``, ``run_dir`` and the common and per-notebook
-values that its ``parameters`` cell declares (an unknown name is an error, so
-a typo in a profile cannot be silently ignored). Executed notebooks go to
-``book/executed/`` (the book shows the latest run) with a copy in
-``run_dir/executed/``. On failure the runner names the notebook and the cell,
-keeps the partly executed notebook and exits non-zero.
+values that its ``parameters`` cell declares. A profile is refused (exit 2,
+before anything runs) when it names no notebook, names a notebook that does
+not exist, sets a parameter the notebook does not declare, has a ``common``
+key that no notebook declares, or gives a value of the wrong type: where the
+notebook's default is a number, a numeric string (``"1e6"``) is converted and
+any other string is refused, so a string never reaches a number parameter.
+Profiles are read with the manifests' YAML loader (``1e6`` is a float,
+duplicate keys are refused).
+
+Executed notebooks go to ``book/executed/`` (the book shows the latest
+successful run) with a copy in ``run_dir/executed/``. Papermill writes into a
+temporary file in ``run_dir/executed/``; the book's copy is replaced
+atomically only when the notebook succeeded, so a failed or killed run never
+destroys the last good executed notebook nor leaves a truncated one. On
+failure the runner names the notebook and the cell, keeps the partly executed
+notebook as ``run_dir/executed/NN_name.failed.ipynb`` and exits non-zero.
+
+One run at a time per run folder: the runner holds a lock on
+``run_dir/.lock`` (holding its process id); a second run on the same folder
+stops with a message naming that process, or waits for it with ``--wait``.
 
 Exit status of ``python -m ldct_nb``: 0 when every notebook ran, 1 when a
-notebook failed (or its kernel could not run), 2 for a bad profile or option.
+notebook failed (or its kernel could not run), 2 for a bad profile or option,
+3 when the run folder is in use by another run.
 The kernels see ``LDCT_NB_BATCH=1`` and an inline ``MPLBACKEND`` (see
 :data:`KERNEL_ENV`) and receive ``run_dir`` as an absolute path.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import logging
 import os
-import shutil
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -37,14 +54,18 @@ from typing import Any
 import yaml
 
 from ldct_nb import provenance
-from ldct_nb.errors import ParameterError
-from ldct_nb.paths import REPO_ROOT, resolve
+from ldct_nb.data.manifest import StrictYamlLoader
+from ldct_nb.errors import BusyError, ParameterError
+from ldct_nb.locks import file_lock
+from ldct_nb.paths import REPO_ROOT, atomic_copy, resolve
 from ldct_nb.progress import BATCH_ENV
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 PROFILE_DIR = NOTEBOOK_DIR / "profiles"
 EXECUTED_DIR = REPO_ROOT / "book" / "executed"
 PROFILE_KEYS = {"description", "run_dir", "common", "notebooks"}
+LOCK_NAME = ".lock"
+"""The run folder's lock file (holds the running runner's process id)."""
 
 
 @dataclass(frozen=True)
@@ -73,14 +94,15 @@ def available_notebooks() -> list[Path]:
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
-    """Load and check a profile by name or path."""
+    """Load and check a profile by name or path: keys, types, and notebook names
+    (every key of ``notebooks`` must be an existing notebook, and there must be one)."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = PROFILE_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ParameterError(f"profile {str(name_or_path)!r} not found: available profiles are {available_profiles()}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=StrictYamlLoader) or {}  # noqa: S506
     except yaml.YAMLError as exc:
         raise ParameterError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
@@ -92,7 +114,14 @@ def load_profile(name_or_path: str | Path) -> Profile:
     notebooks = raw.get("notebooks") or {}
     if not isinstance(common, dict) or not isinstance(notebooks, dict):
         raise ParameterError(f"{path}: 'common' and 'notebooks' must be mappings")
+    names = [p.stem for p in available_notebooks()]
+    if not notebooks:
+        raise ParameterError(f"{path}: the profile lists no notebook under 'notebooks'; notebooks: {names}")
     for key, value in notebooks.items():
+        if str(key) not in names:
+            raise ParameterError(f"{path}: notebooks.{key} names no notebook; valid names: {names}")
+        if value is None:
+            notebooks[key] = value = {}
         if not isinstance(value, dict):
             raise ParameterError(f"{path}: notebooks.{key} must be a mapping of parameters, got {type(value).__name__}")
     return Profile(
@@ -121,24 +150,111 @@ def select_notebooks(only: str | None) -> list[Path]:
     return sorted(chosen)
 
 
-def notebook_parameters(profile: Profile, notebook: Path, run_dir: str) -> dict[str, Any]:
-    """The parameters the profile gives ``notebook``, checked against its parameters cell."""
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """The parameters a notebook declares, mapped to their default values
+    (:data:`NO_DEFAULT` where the default is not a literal)."""
     import papermill
 
-    declared = set(papermill.inspect_notebook(str(notebook)))
+    declared = papermill.inspect_notebook(str(notebook))
     if not declared:
         raise ParameterError(f"{notebook}: has no cell tagged 'parameters'")
+    out = {}
+    for name, info in declared.items():
+        try:
+            out[name] = ast.literal_eval(str(info.get("default")))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            out[name] = NO_DEFAULT
+    return out
+
+
+NO_DEFAULT = object()
+"""Default of a notebook parameter whose value is not a Python literal."""
+
+_NUMBER = re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def coerce_parameter(where: str, value: Any, default: Any) -> Any:
+    """``value`` checked against the type of the notebook's ``default``.
+
+    A number default takes a number or None; a numeric string (``"1e6"``, as
+    YAML 1.1 reads ``1e6``) is converted, any other string refused. A string
+    default takes a string or None, a boolean default a boolean. ``where``
+    names the value in messages (``file: notebooks.01_data.n0_full``).
+    """
+    if value is None or default is NO_DEFAULT or default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ParameterError(f"{where} must be true or false (the notebook's default is {default}), got {value!r}")
+        return value
+    if _is_number(default):
+        if _is_number(value):
+            return value
+        if isinstance(value, str) and _NUMBER.match(value.strip()):
+            number = float(value.strip().replace("_", ""))
+            return int(number) if isinstance(default, int) and number.is_integer() and "." not in value \
+                and "e" not in value.lower() else number
+        raise ParameterError(
+            f"{where} must be a number (the notebook's default is {default!r}), got "
+            f"{type(value).__name__} {value!r}"
+        )
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ParameterError(
+                f"{where} must be a string (the notebook's default is {default!r}), got {type(value).__name__} "
+                f"{value!r}; quote it in the profile"
+            )
+        return value
+    if isinstance(default, (list, tuple)) and default and all(_is_number(v) for v in default):
+        if not isinstance(value, (list, tuple)):
+            raise ParameterError(f"{where} must be a list of numbers like the notebook's default {default!r}, got {value!r}")
+        return [coerce_parameter(f"{where}[{i}]", v, default[0]) for i, v in enumerate(value)]
+    return value
+
+
+def notebook_parameters(
+    profile: Profile, notebook: Path, run_dir: str, declared: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The parameters the profile gives ``notebook``, checked against its parameters cell
+    (names and types, see :func:`coerce_parameter`)."""
+    declared = declared_parameters(notebook) if declared is None else declared
     specific = profile.notebooks.get(notebook.stem, {})
-    unknown = set(specific) - declared
+    unknown = set(specific) - set(declared)
     if unknown:
         raise ParameterError(
             f"{profile.path}: notebooks.{notebook.stem} sets {sorted(unknown)}, which the notebook does not "
             f"declare; its parameters are {sorted(declared)}"
         )
-    params = {k: v for k, v in profile.common.items() if k in declared}
-    params.update(specific)
+    params = {
+        k: coerce_parameter(f"{profile.path}: common.{k} (for {notebook.stem})", v, declared[k])
+        for k, v in profile.common.items() if k in declared
+    }
+    params.update({
+        k: coerce_parameter(f"{profile.path}: notebooks.{notebook.stem}.{k}", v, declared[k])
+        for k, v in specific.items()
+    })
     params.update({k: v for k, v in {"profile": profile.name, "run_dir": run_dir}.items() if k in declared})
     return params
+
+
+def check_profile(profile: Profile) -> dict[str, dict[str, Any]]:
+    """Check the profile against every notebook (not only those that will run):
+    a ``common`` key must be declared by at least one notebook. Returns each
+    notebook's declared parameters (name -> default)."""
+    declared = {nb.stem: declared_parameters(nb) for nb in available_notebooks()}
+    for key in profile.common:
+        if not any(key in params for params in declared.values()):
+            raise ParameterError(
+                f"{profile.path}: common.{key} is declared by no notebook ({sorted(declared)}); "
+                f"their parameters are {sorted(set().union(*declared.values()))}"
+            )
+    for nb in available_notebooks():  # names and types of every notebook's values
+        notebook_parameters(profile, nb, "run_dir", declared[nb.stem])
+    return declared
 
 
 def run(
@@ -148,21 +264,38 @@ def run(
     run_dir: str | None = None,
     executed_dir: str | Path | None = None,
     log_output: bool = True,
+    wait: bool = False,
 ) -> list[Path]:
-    """Execute notebooks with a profile; return the executed notebook paths."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    """Execute notebooks with a profile; return the executed notebook paths.
 
+    Holds the lock of ``run_dir`` throughout (:class:`~ldct_nb.errors.BusyError`
+    when another run holds it, unless ``wait``)."""
     profile = load_profile(profile_name)
     notebooks = select_notebooks(only)
     if not notebooks:
         raise ParameterError(f"no notebooks found in {NOTEBOOK_DIR}")
+    declared = check_profile(profile)
     run_dir = run_dir or profile.run_dir
     run_path = resolve(run_dir)
     out_dir = resolve(executed_dir) if executed_dir else EXECUTED_DIR
-    plans = [(nb, notebook_parameters(profile, nb, str(run_path))) for nb in notebooks]  # check all first
+    plans = [(nb, notebook_parameters(profile, nb, str(run_path), declared[nb.stem])) for nb in notebooks]
+
+    def waiting(pid):
+        print(f"[{profile.name}] run folder {run_path} is in use by process {pid}: waiting for it", flush=True)
+
+    with file_lock(run_path / LOCK_NAME, wait=wait, what=f"run folder {run_path}", on_wait=waiting):
+        return _run_locked(profile, plans, run_path, out_dir, log_output)
+
+
+def _run_locked(profile: Profile, plans, run_path: Path, out_dir: Path, log_output: bool) -> list[Path]:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    (run_path / "executed").mkdir(parents=True, exist_ok=True)
+    kept_dir = run_path / "executed"
+    kept_dir.mkdir(parents=True, exist_ok=True)
+    for stale in kept_dir.glob(".*.running-*.ipynb"):  # left by a killed run (we hold the lock)
+        stale.unlink(missing_ok=True)
     provenance.record_run(
         run_path,
         profile=profile.name,
@@ -173,12 +306,14 @@ def run(
     with _kernel_environment():
         for nb, params in plans:
             target = out_dir / nb.name
+            work = kept_dir / f".{nb.stem}.running-{os.getpid()}.ipynb"
+            failed = kept_dir / f"{nb.stem}.failed.ipynb"
             print(f"[{profile.name}] {nb.stem}: running -> {target}", flush=True)
             start = time.perf_counter()
             try:
                 papermill.execute_notebook(
                     str(nb),
-                    str(target),
+                    str(work),
                     parameters=params,
                     kernel_name="python3",
                     log_output=log_output,
@@ -186,18 +321,29 @@ def run(
                     progress_bar=False,
                 )
             except PapermillExecutionError as exc:
-                shutil.copy2(target, run_path / "executed" / nb.name)
-                raise NotebookFailed(nb.stem, exc.cell_index, exc.exec_count, exc.ename, exc.evalue, target) from exc
+                kept = _keep_failed(work, failed)
+                raise NotebookFailed(nb.stem, exc.cell_index, exc.exec_count, exc.ename, exc.evalue, kept,
+                                     target) from exc
             except Exception as exc:  # no kernel, dead kernel, timeout: not an error raised by a cell
-                kept = None
-                if target.is_file():
-                    shutil.copy2(target, run_path / "executed" / nb.name)
-                    kept = target
-                raise NotebookFailed(nb.stem, None, None, type(exc).__name__, str(exc), kept) from exc
-            shutil.copy2(target, run_path / "executed" / nb.name)
+                kept = _keep_failed(work, failed)
+                raise NotebookFailed(nb.stem, None, None, type(exc).__name__, str(exc), kept, target) from exc
+            except BaseException:  # Ctrl-C: keep what was executed, leave the book's copy alone
+                _keep_failed(work, failed)
+                raise
+            atomic_copy(work, target)  # the book's copy changes only now, in one rename
+            os.replace(work, kept_dir / nb.name)
+            failed.unlink(missing_ok=True)  # an older failure of this notebook is outdated
             print(f"[{profile.name}] {nb.stem}: done in {time.perf_counter() - start:.0f} s", flush=True)
             done.append(target)
     return done
+
+
+def _keep_failed(work: Path, failed: Path) -> Path | None:
+    """Move the partly executed notebook to ``failed`` (None when papermill wrote none)."""
+    if not work.is_file():
+        return None
+    os.replace(work, failed)
+    return failed
 
 
 KERNEL_ENV = {
@@ -229,13 +375,17 @@ def _kernel_environment():
 class NotebookFailed(RuntimeError):
     """A notebook raised: names the notebook, the cell and the error."""
 
-    def __init__(self, notebook: str, cell_index: int | None, exec_count, ename: str, evalue: str, kept: Path | None):
+    def __init__(self, notebook: str, cell_index: int | None, exec_count, ename: str, evalue: str, kept: Path | None,
+                 book_copy: Path | None = None):
         self.notebook, self.cell_index, self.kept = notebook, cell_index, kept
         where = (
             f"in cell {cell_index} (execution count {exec_count})" if cell_index is not None
             else "outside its cells (kernel missing, dead or timed out; `make install` registers the python3 kernel)"
         )
         kept_line = f"the partly executed notebook is kept at {kept}" if kept else "no partly executed notebook was written"
+        if book_copy is not None:
+            kept_line += (f"; {book_copy} still holds the last successful run" if book_copy.is_file()
+                          else f"; {book_copy} was not written")
         super().__init__(f"notebook {notebook} failed {where}: {ename}: {evalue}\n{kept_line}")
 
 
@@ -248,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,04")
     p_run.add_argument("--run-dir", help="run folder (default: the profile's run_dir)")
     p_run.add_argument("--executed-dir", help="where executed notebooks go (default: book/executed)")
+    p_run.add_argument("--wait", action="store_true", help="wait for another run that holds the run folder")
     sub.add_parser("profiles", help="list the profiles")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # papermill logs cell outputs at INFO
@@ -256,10 +407,13 @@ def main(argv: list[str] | None = None) -> int:
             for name in available_profiles():
                 print(f"{name}: {load_profile(name).description}")
             return 0
-        run(args.profile, only=args.only, run_dir=args.run_dir, executed_dir=args.executed_dir)
+        run(args.profile, only=args.only, run_dir=args.run_dir, executed_dir=args.executed_dir, wait=args.wait)
     except NotebookFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -186,6 +186,9 @@ _UniqueKeyLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"""^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"""),
     list("-+0123456789."))
+StrictYamlLoader = _UniqueKeyLoader
+"""The YAML loader of manifests (and of the runner's profiles): duplicate keys refused,
+``1e6`` / ``1.0e6`` read as floats."""
 
 
 def _display(path: Path) -> str:
