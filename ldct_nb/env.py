@@ -17,28 +17,43 @@ PACKAGES = (
 )
 
 
-def select_device(device: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA, then Apple MPS, then CPU. An explicit ``"cuda"``
-    (or ``"cuda:1"``, ``"mps"``) that is not available falls back to CPU with a
-    warning instead of failing deep inside torch; an unknown name is refused."""
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+"""The device types the package runs on."""
+
+
+def select_device(device: str | torch.device = "auto", *, name: str = "device") -> torch.device:
+    """The torch device for ``device``: ``"auto"`` picks CUDA, then Apple MPS, then CPU.
+
+    An explicit ``"cuda"`` (or ``"cuda:1"``, ``"mps"``, or a :class:`torch.device`)
+    that is not available falls back to CPU with a message instead of failing
+    deep inside torch; anything else (``"banana"``, ``"meta"``, ``0``) is
+    refused with a :class:`ParameterError` that names the parameter ``name``
+    (use it to validate a function's ``device`` argument).
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
     if not isinstance(device, str):
-        raise ParameterError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
-    name = device.strip().lower()
-    if name == "auto":
+        raise ParameterError(f"{name} must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
+    text = device.strip().lower()
+    if text == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        dev = torch.device(name)
+        dev = torch.device(text)
     except RuntimeError as exc:
-        raise ParameterError(f"device {device!r} is not a torch device: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
+        raise ParameterError(
+            f"{name} {device!r} is not a torch device: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from exc
+    if dev.type not in DEVICE_TYPES:
+        raise ParameterError(f"{name} {device!r} is not supported: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
-        print(f"device {device!r} is not available here: falling back to CPU")
+        print(f"{name} {device!r} is not available here: falling back to CPU")
         return torch.device("cpu")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        print(f"device {device!r} is not available here: falling back to CPU")
+        print(f"{name} {device!r} is not available here: falling back to CPU")
         return torch.device("cpu")
     return dev
 

@@ -12,7 +12,7 @@ import torch
 
 from ldct_nb import banner, env, paths, provenance
 from ldct_nb.data.manifest import load_manifest
-from ldct_nb.errors import ParameterError
+from ldct_nb.errors import DataWarning, ParameterError
 
 
 @pytest.fixture(autouse=True)
@@ -68,11 +68,23 @@ def test_explicit_cpu():
     assert env.select_device("CPU") == torch.device("cpu")
 
 
-@pytest.mark.parametrize("bad", ["banana", "gpu", "cuda:x", 0, None, torch.device("cpu")])
+@pytest.mark.parametrize("bad", ["banana", "gpu", "cuda:x", "meta", 0, None])
 def test_bad_device_is_refused(bad):
     with pytest.raises(ParameterError, match="device") as err:
         env.select_device(bad)
     assert repr(bad) in str(err.value)
+
+
+def test_bad_device_message_names_the_parameter():
+    with pytest.raises(ParameterError, match=r"^MACNet\(device=\.\.\.\) 'banana' is not a torch device: use 'auto'"):
+        env.select_device("banana", name="MACNet(device=...)")
+
+
+def test_a_torch_device_is_accepted(no_accelerator, capsys):
+    # Formerly refused although functions document `device: str | torch.device`.
+    assert env.select_device(torch.device("cpu")) == torch.device("cpu")
+    assert env.select_device(torch.device("cuda", 0)) == torch.device("cpu")
+    assert "'cuda:0' is not available here" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------- seeding
@@ -191,7 +203,7 @@ def test_record_notebook(tmp_path):
     provenance.record_notebook(tmp_path, "02_train", profile="smoke", parameters={}, device=torch.device("cpu"))
     both = provenance.load(tmp_path)
     assert set(both["notebooks"]) == {"01_data", "02_train"} and "manifest" not in both["notebooks"]["02_train"]
-    assert [p.name for p in tmp_path.iterdir()] == ["provenance.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".provenance.lock", "provenance.json"]  # no temp file
 
 
 def test_record_run_then_notebook(tmp_path):
@@ -202,12 +214,49 @@ def test_record_run_then_notebook(tmp_path):
     assert "01_data" in prov["notebooks"] and prov["profile_parameters"] == {"x": 1}
 
 
-def test_corrupt_provenance_is_replaced(tmp_path):
+def test_corrupt_provenance_is_moved_aside_with_a_warning_never_discarded(tmp_path):
+    # Formerly replaced by {} silently: a hand-edited or damaged record vanished.
     (tmp_path / "provenance.json").write_text("{ broken")
-    assert provenance.load(tmp_path) == {}
-    provenance.record_notebook(tmp_path, "01_data", profile="cpu", parameters={}, device=torch.device("cpu"))
+    with pytest.warns(DataWarning, match="provenance.json: not a JSON object"):
+        assert provenance.load(tmp_path) == {}
+    assert (tmp_path / "provenance.json").read_text() == "{ broken"  # reading changes nothing
+    with pytest.warns(DataWarning, match=r"moved aside to .*provenance\.corrupt-.*\.json"):
+        provenance.record_notebook(tmp_path, "01_data", profile="cpu", parameters={}, device=torch.device("cpu"))
     assert "01_data" in provenance.load(tmp_path)["notebooks"]
+    aside = list(tmp_path.glob("provenance.corrupt-*.json"))
+    assert len(aside) == 1 and aside[0].read_text() == "{ broken"
+    (tmp_path / "provenance.json").write_text("[1, 2]")  # valid JSON but not a record
+    with pytest.warns(DataWarning, match="moved aside"):
+        provenance.record_run(tmp_path, profile="cpu", parameters={}, command="x")
     assert provenance.load(tmp_path / "nowhere") == {}
+
+
+CONCURRENT_WRITER = """
+import sys, time
+import torch
+from ldct_nb import provenance
+real = provenance.atomic_write_json
+def slow(path, obj):  # widen the window between reading and writing the record
+    time.sleep(0.02)
+    return real(path, obj)
+provenance.atomic_write_json = slow
+provenance.git_commit = lambda repo=None: {"commit": "x", "dirty": False}
+for i in range(int(sys.argv[3])):
+    provenance.record_notebook(sys.argv[1], f"{sys.argv[2]}-{i}", profile="p", parameters={}, device=torch.device("cpu"))
+"""
+
+
+def test_concurrent_provenance_updates_lose_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "writer.py"
+    script.write_text(CONCURRENT_WRITER)
+    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "run"), name, "15"])
+             for name in ("a", "b")]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    names = set(provenance.load(tmp_path / "run")["notebooks"])
+    assert names == {f"{n}-{i}" for n in "ab" for i in range(15)}
 
 
 def test_git_commit(tmp_path):
