@@ -110,6 +110,7 @@ def write_ct_series(
     positions: Sequence[Sequence[float] | None] | None = None,
     slice_thickness: float | None = None,
     modality: str = "CT",
+    series_uid: str | None = None,
 ) -> list[Path]:
     """Write ``hu_volume`` (S x H x W, HU) as S DICOM files in ``folder``; returns paths in slice order.
 
@@ -118,7 +119,8 @@ def write_ct_series(
     file names are random hex strings (so their sorted order is not the slice order); otherwise
     ``slice_0001<suffix>``, ... ``InstanceNumber`` defaults to ``i + 1``. ``instance_numbers`` /
     ``positions`` override per slice (``None`` entries omit the tag). ``signed`` stores int16
-    (PixelRepresentation 1), else uint16 (PixelRepresentation 0).
+    (PixelRepresentation 1), else uint16 (PixelRepresentation 0). ``series_uid`` gives the files
+    that SeriesInstanceUID (default: a new one per call, so two calls write two series).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -141,7 +143,7 @@ def write_ct_series(
                 names.append(name)
     else:
         names = [f"slice_{i + 1:04d}{suffix}" for i in range(n)]
-    study_uid, series_uid = generate_uid(), generate_uid()
+    study_uid, series_uid = generate_uid(), series_uid or generate_uid()
     thickness = abs(dz) if slice_thickness is None else slice_thickness
     paths = []
     for i in range(n):

@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from ldct_nb.data.dicom import Series, read_series, read_slice
-from ldct_nb.errors import DataError, ParameterError
+from ldct_nb.errors import DataError, DataWarning, ParameterError
 
 try:  # works whether or not tests/ is a package
     from tests.dicom_factory import make_ct_dataset, write_ct_series
@@ -294,8 +294,9 @@ def test_missing_rows_refused(tmp_path):
 
 
 def test_mixed_sizes_refused(tmp_path):
-    a = write_ct_series(tmp_path, _volume(n=2, h=12, w=10), z0=0.0, shuffle=False, suffix=".a.dcm")
-    b = write_ct_series(tmp_path, _volume(n=1, h=8, w=10), z0=10.0, shuffle=False, suffix=".b.dcm")
+    uid = generate_uid()  # one series whose files disagree
+    a = write_ct_series(tmp_path, _volume(n=2, h=12, w=10), z0=0.0, shuffle=False, suffix=".a.dcm", series_uid=uid)
+    b = write_ct_series(tmp_path, _volume(n=1, h=8, w=10), z0=10.0, shuffle=False, suffix=".b.dcm", series_uid=uid)
     with pytest.raises(DataError, match="different sizes") as exc:
         read_series(tmp_path)
     msg = str(exc.value)
@@ -303,8 +304,10 @@ def test_mixed_sizes_refused(tmp_path):
 
 
 def test_inconsistent_spacing_refused(tmp_path):
-    write_ct_series(tmp_path, _volume(n=2), pixel_spacing=(0.7, 0.7), shuffle=False, suffix=".a")
-    b = write_ct_series(tmp_path, _volume(n=1), pixel_spacing=(0.8, 0.8), z0=5.0, shuffle=False, suffix=".b")
+    uid = generate_uid()
+    write_ct_series(tmp_path, _volume(n=2), pixel_spacing=(0.7, 0.7), shuffle=False, suffix=".a", series_uid=uid)
+    b = write_ct_series(tmp_path, _volume(n=1), pixel_spacing=(0.8, 0.8), z0=5.0, shuffle=False, suffix=".b",
+                        series_uid=uid)
     with pytest.raises(DataError, match="PixelSpacing") as exc:
         read_series(tmp_path)
     assert b[0].name in str(exc.value)
@@ -371,3 +374,104 @@ def test_truncated_compressed_file_refused(tmp_path, name):
     with pytest.raises(DataError, match=re.escape(str(bad))) as exc:
         read_slice(bad, expected_modality=None)
     assert "pip install" not in str(exc.value) and "truncated" in str(exc.value)
+
+
+# --------------------------------------------------------------------------- padding, series, slope, gaps
+
+
+def _retag(paths, **tags) -> None:
+    """Set DICOM attributes on already written files."""
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        for key, value in tags.items():
+            if key.startswith("PixelPadding"):  # VR 'US or SS': signed like the pixels
+                ds.add_new(key, "SS" if ds.PixelRepresentation == 1 else "US", value)
+            else:
+                setattr(ds, key, value)
+        ds.save_as(path, enforce_file_format=True)
+
+
+def test_pixel_padding_value_becomes_air_and_low_values_are_clamped(tmp_path):
+    # Stored -2000 with intercept -1024 is the padding (HU -3024 if read naively); -1100 HU is not
+    # padding but lies below what a scanner reconstructs: clamped to -1024.
+    vol = np.zeros((3, 6, 6))
+    vol[:, 0, :] = -3024.0  # padding rows (outside the field of view)
+    vol[:, 1, :2] = -1100.0
+    vol[:, 2, 2] = 40.0
+    paths = write_ct_series(tmp_path, vol, shuffle=False)
+    _retag(paths, PixelPaddingValue=-2000)
+    series = read_series(tmp_path)
+    want = vol.copy()
+    want[:, 0, :] = -1000.0  # air
+    want[:, 1, :2] = -1024.0
+    np.testing.assert_array_equal(series.hu, want.astype(np.float32))
+    assert series.padding_pixels == 3 * 6 and series.clamped_pixels == 3 * 2
+    assert series.report()["padding_pixels"] == 18 and "18 padding px -> air, 6 px clamped" in repr(series)
+    hu, _ = read_slice(paths[0])
+    assert hu.min() == -1024.0 and (hu[0] == -1000.0).all()
+    raw, _ = read_slice(paths[0], min_hu=None)  # clamping can be switched off; padding is still air
+    assert raw[1, 0] == -1100.0 and (raw[0] == -1000.0).all()
+
+
+def test_pixel_padding_range_limit(tmp_path):
+    vol = np.zeros((2, 4, 4))
+    vol[:, 0, 0], vol[:, 0, 1], vol[:, 0, 2] = -3024.0, -2524.0, -2523.0  # stored -2000, -1500, -1499
+    paths = write_ct_series(tmp_path, vol, shuffle=False)
+    _retag(paths, PixelPaddingValue=-2000, PixelPaddingRangeLimit=-1500)
+    series = read_series(tmp_path)
+    assert series.padding_pixels == 2 * 2 and series.clamped_pixels == 2  # -2523 HU is not padding: clamped
+    np.testing.assert_array_equal(series.hu[:, 0, :3], [[-1000.0, -1000.0, -1024.0]] * 2)
+
+
+def test_two_series_in_one_folder_are_refused_with_the_list(tmp_path):
+    thin = write_ct_series(tmp_path, _volume(n=3), slice_thickness=1.0, suffix=".thin")
+    thick = write_ct_series(tmp_path, _volume(n=2, seed=2), slice_thickness=3.0, dz=3.0, suffix=".thick")
+    with pytest.raises(DataError, match="more than one series") as exc:
+        read_series(tmp_path)
+    msg = str(exc.value)
+    for paths, thickness in ((thin, "1"), (thick, "3")):
+        uid = pydicom.dcmread(paths[0]).SeriesInstanceUID
+        assert f"SeriesInstanceUID {uid}, SliceThickness {thickness} mm" in msg
+    assert "3 file(s)" in msg and "2 file(s)" in msg and str(tmp_path) in msg
+    # a selection that leaves one series is accepted
+    assert len(read_series(tmp_path, slice_thickness_mm=3.0)) == 2
+    uid = str(pydicom.dcmread(thin[0]).SeriesInstanceUID)
+    chosen = read_series(tmp_path, series_uid=uid)
+    assert len(chosen) == 3 and chosen.series_uid == uid and chosen.report()["slice_thickness_mm"] == 1.0
+    with pytest.raises(DataError, match="no file of series_uid '1.2.3'"):
+        read_series(tmp_path, series_uid="1.2.3")
+    with pytest.raises(ParameterError, match="slice_thickness_mm"):
+        read_series(tmp_path, slice_thickness_mm=-1)
+
+
+def test_same_series_uid_with_two_slice_thicknesses_is_refused(tmp_path):
+    uid = generate_uid()
+    write_ct_series(tmp_path, _volume(n=2), slice_thickness=1.0, suffix=".a", series_uid=uid)
+    write_ct_series(tmp_path, _volume(n=2), slice_thickness=5.0, z0=10.0, suffix=".b", series_uid=uid)
+    with pytest.raises(DataError, match="SliceThickness 1 mm.*\n.*SliceThickness 5 mm"):
+        read_series(tmp_path)
+
+
+@pytest.mark.parametrize("slope", [0.0, -1.0])
+def test_rescale_slope_zero_or_negative_is_refused(tmp_path, slope):
+    paths = write_ct_series(tmp_path, _volume(n=2), shuffle=False)
+    _retag(paths[1:], RescaleSlope=slope)
+    with pytest.raises(DataError, match=re.escape(f"{paths[1]}: RescaleSlope is {slope:g}, expected a positive")):
+        read_series(tmp_path)
+    with pytest.raises(DataError, match="RescaleSlope"):
+        read_slice(paths[1])
+
+
+def test_missing_slice_is_warned_and_recorded(tmp_path):
+    vol = _volume(n=5)
+    paths = write_ct_series(tmp_path, vol, positions=[(0, 0, z) for z in (0.0, 1.0, 2.0, 4.0, 5.0)], shuffle=False)
+    with pytest.warns(DataWarning, match="missing slice") as caught:
+        series = read_series(tmp_path)
+    assert len(caught) == 1
+    msg = str(caught[0].message)
+    assert paths[2].name in msg and paths[3].name in msg and "2.00 mm" in msg and "median slice spacing is 1.00" in msg
+    assert series.gaps == ((2, 2.0),) and len(series) == 5
+    assert series.report()["gaps"] == [{"after": str(paths[2]), "gap_mm": 2.0}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # regular spacing: no warning
+        assert read_series(paths[:3]).gaps == ()

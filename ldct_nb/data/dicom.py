@@ -19,7 +19,12 @@ Units
     ``pylibjpeg-openjpeg``). The integers are converted to floating point
     *before* the slope and intercept are applied (computed in float64 per slice,
     then stored as float32), so e.g. ``uint16`` values with intercept -1024
-    cannot wrap around. ``pixel_spacing`` is ``(row spacing, column spacing)``
+    cannot wrap around. Padding (stored values equal to ``PixelPaddingValue``,
+    or between it and ``PixelPaddingRangeLimit``: the area outside the scanned
+    field of view) is set to air (-1000 HU), and values below -1024 HU (GE's
+    -3024, padding without the tag) are clamped to -1024 HU (``min_hu``), so
+    neither reaches a simulation as negative attenuation; ``Series`` records
+    how many pixels each step changed. ``pixel_spacing`` is ``(row spacing, column spacing)``
     in mm from ``PixelSpacing``; ``positions`` are ``ImagePositionPatient`` in
     mm (NaN rows where absent); ``slice_thickness`` is ``SliceThickness`` in mm.
 
@@ -32,6 +37,17 @@ Ordering rule
     are sorted by ``InstanceNumber``; if any file lacks that too, by file name
     (natural order: ``IM2`` before ``IM10``).
 
+Series selection
+    A folder (or list) holding files of more than one series (different
+    ``SeriesInstanceUID`` or ``SliceThickness``) is refused with the list of
+    series, unless ``series_uid`` or ``slice_thickness_mm`` selects exactly one
+    (the data manifests pass their ``slice_thickness_mm``).
+
+Missing slices
+    A gap between neighbouring slices larger than 1.5 times the median slice
+    spacing is accepted with a :class:`~ldct_nb.errors.DataWarning` naming
+    the two files, and recorded in ``Series.gaps``.
+
 What is refused (:class:`ldct_nb.errors.DataError`, the message names the file)
     * a path that does not exist, an empty folder or an empty list of files;
     * files that are not readable DICOM (no ``DICM`` header, truncated header,
@@ -39,6 +55,8 @@ What is refused (:class:`ldct_nb.errors.DataError`, the message names the file)
     * compressed pixel data that cannot be decoded (missing plugin: the message
       names the transfer syntax and what to install);
     * ``Modality`` different from ``expected_modality`` (unless that is None);
+    * ``RescaleSlope`` 0 or negative (every slice would become one value);
+    * files of several series (see above);
     * no ``PixelData``, no ``Rows``/``Columns``, multi-frame images
       (``NumberOfFrames > 1``), more than one sample per pixel (colour);
     * within a series: images of different sizes, different ``PixelSpacing``
@@ -64,9 +82,18 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from ldct_nb.errors import DataError, ParameterError
+from ldct_nb.errors import DataError, DataWarning, ParameterError
 
-__all__ = ["Series", "read_series", "read_slice", "POSITION_TOLERANCE_MM"]
+__all__ = ["Series", "read_series", "read_slice", "POSITION_TOLERANCE_MM", "AIR_HU", "MIN_HU", "GAP_FACTOR"]
+
+#: HU given to padding pixels (outside the field of view): air.
+AIR_HU = -1000.0
+#: Values below this (HU) are clamped to it: the lowest value a CT scanner reconstructs.
+MIN_HU = -1024.0
+#: A slice spacing larger than this times the median spacing means slices are missing.
+GAP_FACTOR = 1.5
+#: Two series whose slice thicknesses differ by less than this (mm) count as one thickness.
+_THICKNESS_TOLERANCE_MM = 0.01
 
 #: Two slices whose positions along the slice normal differ by less than this are duplicates.
 POSITION_TOLERANCE_MM = 1e-4
@@ -92,9 +119,21 @@ class Series:
     files: tuple[Path, ...]  # in the order of ``hu``
     slice_thickness: float | None  # SliceThickness in mm (None if absent or not the same for all)
     patient_id: str | None
+    series_uid: str | None = None  # SeriesInstanceUID (None if absent)
+    padding_pixels: int = 0  # pixels that were PixelPaddingValue (range), set to AIR_HU
+    clamped_pixels: int = 0  # pixels below min_hu, clamped to it
+    gaps: tuple[tuple[int, float], ...] = ()  # (index of the slice before the gap, gap in mm)
 
     def __len__(self) -> int:
         return int(self.hu.shape[0])
+
+    def report(self) -> dict:
+        """What the reader changed or noticed, for a cache's metadata."""
+        return {
+            "series_uid": self.series_uid, "slice_thickness_mm": self.slice_thickness,
+            "padding_pixels": self.padding_pixels, "clamped_pixels": self.clamped_pixels,
+            "gaps": [{"after": str(self.files[i]), "gap_mm": round(g, 3)} for i, g in self.gaps],
+        }
 
     def __repr__(self) -> str:
         s, h, w = self.hu.shape
@@ -104,10 +143,15 @@ class Series:
         else:
             hu_range = "HU []"
         patient = "?" if self.patient_id is None else self.patient_id
+        extras = ""
+        if self.padding_pixels or self.clamped_pixels:
+            extras += f", {self.padding_pixels} padding px -> air, {self.clamped_pixels} px clamped"
+        if self.gaps:
+            extras += f", {len(self.gaps)} gap(s)"
         return (
             f"Series({s} slice{'s' if s != 1 else ''}, {h}x{w}, "
             f"spacing {self.pixel_spacing[0]:.2f}x{self.pixel_spacing[1]:.2f} mm, "
-            f"thickness {thickness}, {hu_range}, patient {patient})"
+            f"thickness {thickness}, {hu_range}, patient {patient}{extras})"
         )
 
 
@@ -239,8 +283,46 @@ def _decode(ds: Dataset, path: Path) -> np.ndarray:
         ) from exc
 
 
-def _slice_hu(ds: Dataset, path: Path, expected_modality: str | None) -> np.ndarray:
-    """Validate one full dataset and return its float32 HU image."""
+def _rescale(ds: Dataset, path: Path) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept), refusing a slope that is not positive."""
+    slope = _float_tag(ds, "RescaleSlope", 1.0, path)
+    if slope <= 0:
+        raise DataError(
+            f"{path}: RescaleSlope is {slope:g}, expected a positive number "
+            "(HU = stored * RescaleSlope + RescaleIntercept)"
+        )
+    return slope, _float_tag(ds, "RescaleIntercept", 0.0, path)
+
+
+def _padding_mask(ds: Dataset, arr: np.ndarray, path: Path) -> np.ndarray | None:
+    """Stored values that are padding: ``PixelPaddingValue``, or the closed range
+    between it and ``PixelPaddingRangeLimit`` (DICOM PS3.3 C.7.5.1.1.2)."""
+    values = []
+    for keyword in ("PixelPaddingValue", "PixelPaddingRangeLimit"):
+        value = ds.get(keyword)
+        if value is None or value == "":
+            values.append(None)
+            continue
+        if isinstance(value, bytes):  # ambiguous VR (US or SS) left undecoded
+            signed = int(ds.get("PixelRepresentation", 0)) == 1
+            value = int.from_bytes(value[:2], "little", signed=signed)
+        try:
+            values.append(int(value))
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{path}: {keyword} is {value!r}, expected an integer stored value") from exc
+    pad, limit = values
+    if pad is None:
+        return None
+    if limit is None:
+        return arr == pad
+    return (arr >= min(pad, limit)) & (arr <= max(pad, limit))
+
+
+def _slice_hu(
+    ds: Dataset, path: Path, expected_modality: str | None, min_hu: float | None = MIN_HU
+) -> tuple[np.ndarray, int, int]:
+    """Validate one full dataset; return its float32 HU image, the number of
+    padding pixels set to air and the number of pixels clamped to ``min_hu``."""
     _check_modality(ds, path, expected_modality)
     rows, cols = _check_image_header(ds, path)
     if "PixelData" not in ds:
@@ -251,21 +333,34 @@ def _slice_hu(ds: Dataset, path: Path, expected_modality: str | None) -> np.ndar
         raise DataError(
             f"{path}: decoded pixel array has shape {arr.shape}, expected (Rows, Columns) = ({rows}, {cols})"
         )
-    slope = _float_tag(ds, "RescaleSlope", 1.0, path)
-    intercept = _float_tag(ds, "RescaleIntercept", 0.0, path)
+    slope, intercept = _rescale(ds, path)
+    padding = _padding_mask(ds, arr, path)
     # Convert the integers to float BEFORE scaling: no integer overflow/wrap-around.
     hu = arr.astype(np.float64)
     if slope != 1.0:
         hu *= slope
     if intercept != 0.0:
         hu += intercept
-    return hu.astype(np.float32)
+    n_pad = 0
+    if padding is not None:
+        n_pad = int(padding.sum())
+        hu[padding] = AIR_HU
+    n_clamped = 0
+    if min_hu is not None:
+        low = hu < min_hu
+        n_clamped = int(low.sum())
+        hu[low] = min_hu
+    return hu.astype(np.float32), n_pad, n_clamped
 
 
-def read_slice(path: str | os.PathLike, *, expected_modality: str | None = "CT") -> tuple[np.ndarray, Dataset]:
+def read_slice(
+    path: str | os.PathLike, *, expected_modality: str | None = "CT", min_hu: float | None = MIN_HU
+) -> tuple[np.ndarray, Dataset]:
     """Read one single-frame DICOM file: ``(float32 H x W image in HU, pydicom Dataset)``.
 
-    ``hu = float(stored) * RescaleSlope + RescaleIntercept`` (defaults 1 and 0).
+    ``hu = float(stored) * RescaleSlope + RescaleIntercept`` (defaults 1 and 0),
+    padding set to air and values below ``min_hu`` clamped to it (None keeps
+    them); :func:`read_series` of the one file also reports how many pixels.
     Raises :class:`DataError` (naming the file) for non-DICOM, truncated, undecodable,
     multi-frame or colour files, missing pixel data, and a Modality other than
     ``expected_modality`` (``None`` accepts any).
@@ -274,7 +369,7 @@ def read_slice(path: str | os.PathLike, *, expected_modality: str | None = "CT")
     if not p.exists():
         raise DataError(f"{p}: no such file, expected a DICOM file")
     ds = _dcmread(p, stop_before_pixels=False)
-    return _slice_hu(ds, p, expected_modality), ds
+    return _slice_hu(ds, p, expected_modality, min_hu)[0], ds
 
 
 # --------------------------------------------------------------------------- series
@@ -388,32 +483,105 @@ def _order(
     return sorted(range(n), key=lambda i: _natural_key(files[i]))
 
 
+def _series_key(ds: Dataset, path: Path) -> tuple[str | None, float | None]:
+    uid = ds.get("SeriesInstanceUID")
+    st = ds.get("SliceThickness")
+    thickness = None if st in (None, "") else _float_tag(ds, "SliceThickness", 0.0, path)
+    return (None if uid in (None, "") else str(uid)), thickness
+
+
+def _describe_series(groups: dict, origin: str) -> str:
+    lines = []
+    for (uid, thickness), members in groups.items():
+        t = "no SliceThickness" if thickness is None else f"SliceThickness {thickness:g} mm"
+        lines.append(f"  - SeriesInstanceUID {uid or '(none)'}, {t}: {len(members)} file(s), e.g. {members[0][0]}")
+    return f"{origin} holds {len(groups)} series:\n" + "\n".join(lines)
+
+
+def _select_series(
+    headers: list[tuple[Path, Dataset]], origin: str, series_uid: str | None, slice_thickness_mm: float | None
+) -> list[tuple[Path, Dataset]]:
+    """The files of one series; DataError listing the series when several remain."""
+    groups: dict[tuple[str | None, float | None], list[tuple[Path, Dataset]]] = {}
+    for f, ds in headers:
+        groups.setdefault(_series_key(ds, f), []).append((f, ds))
+    if series_uid is not None:
+        chosen = {k: v for k, v in groups.items() if k[0] == series_uid}
+        if not chosen:
+            raise DataError(f"no file of series_uid {series_uid!r}: " + _describe_series(groups, origin))
+        groups = chosen
+    if len(groups) > 1 and slice_thickness_mm is not None:
+        chosen = {k: v for k, v in groups.items()
+                  if k[1] is not None and abs(k[1] - slice_thickness_mm) < _THICKNESS_TOLERANCE_MM}
+        if chosen:
+            groups = chosen
+    if len(groups) > 1:
+        raise DataError(
+            "files of more than one series in one read: " + _describe_series(groups, origin)
+            + "\nexpected one series: select one with series_uid=... or slice_thickness_mm=... (data manifests: "
+            "'slice_thickness_mm', or a 'layout' glob that matches one series folder)"
+        )
+    return next(iter(groups.values()))
+
+
+def _gaps(files: list[Path], positions: np.ndarray, normal: np.ndarray | None) -> tuple[tuple[int, float], ...]:
+    """Gaps larger than GAP_FACTOR times the median spacing (positions sorted), with a warning."""
+    if normal is None or len(files) < 3:
+        return ()
+    spacing = np.diff(positions @ normal)
+    median = float(np.median(spacing))
+    found = tuple((i, float(g)) for i, g in enumerate(spacing) if g > GAP_FACTOR * median)
+    for i, g in found:
+        warnings.warn(
+            f"missing slice(s): {g:.2f} mm between {files[i]} and {files[i + 1]}, where the median slice "
+            f"spacing is {median:.2f} mm (more than {GAP_FACTOR} times); the series is read with the gap",
+            DataWarning, stacklevel=3,
+        )
+    return found
+
+
 def read_series(
     path: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     expected_modality: str | None = "CT",
+    series_uid: str | None = None,
+    slice_thickness_mm: float | None = None,
+    min_hu: float | None = MIN_HU,
 ) -> Series:
     """Read a folder (non-recursive, hidden files skipped) or list of single-frame DICOM files as one series.
 
     Returns a :class:`Series` with ``hu`` (float32, S x H x W, Hounsfield units), sorted along the
     slice normal (fallbacks: InstanceNumber, then file name). A single file path gives a one-slice
-    series. ``expected_modality=None`` accepts any Modality. See the module docstring for everything
-    that is refused with :class:`DataError`.
+    series. ``expected_modality=None`` accepts any Modality. Files of several series are refused
+    unless ``series_uid`` or ``slice_thickness_mm`` selects one; padding becomes air and values
+    below ``min_hu`` are clamped (None keeps them). See the module docstring for everything that
+    is refused with :class:`DataError`.
     """
+    if slice_thickness_mm is not None and (
+        isinstance(slice_thickness_mm, bool) or not isinstance(slice_thickness_mm, (int, float))
+        or not slice_thickness_mm > 0
+    ):
+        raise ParameterError(f"slice_thickness_mm must be a positive number of mm or None, got {slice_thickness_mm!r}")
     files, origin = _list_files(path)
-    n = len(files)
 
     # Pass 1: headers only (validation + ordering), no pixel data in memory.
+    headers = []
+    for f in files:
+        ds = _dcmread(f, stop_before_pixels=True)
+        _check_modality(ds, f, expected_modality)
+        headers.append((f, ds))
+    headers = _select_series(headers, origin, series_uid, slice_thickness_mm)
+    files = [f for f, _ in headers]
+    n = len(files)
     positions = np.full((n, 3), np.nan, dtype=np.float64)
     orientations: list[np.ndarray | None] = []
     instance_numbers: list[int | None] = []
     thicknesses: list[float | None] = []
     size = spacing = patient = None
     first = files[0]
-    for i, f in enumerate(files):
-        ds = _dcmread(f, stop_before_pixels=True)
-        _check_modality(ds, f, expected_modality)
+    for i, (f, ds) in enumerate(headers):
         shape = _check_image_header(ds, f)
+        _rescale(ds, f)
         if size is None:
             size = shape
         elif shape != size:
@@ -448,29 +616,42 @@ def read_series(
             positions[i] = ipp
         orientations.append(_vector(ds, "ImageOrientationPatient", 6, f))
         instance_numbers.append(_instance_number(ds, f))
-        st = ds.get("SliceThickness")
-        thicknesses.append(None if st in (None, "") else _float_tag(ds, "SliceThickness", 0.0, f))
+        thicknesses.append(_series_key(ds, f)[1])
+    uid = _series_key(headers[0][1], first)[0]
+    del headers
 
     order = _order(files, positions, orientations, instance_numbers)
+    normal = None
+    if not np.isnan(positions).any() and all(o is not None for o in orientations):
+        normal = np.cross(orientations[0][:3], orientations[0][3:])
+        normal = normal / np.linalg.norm(normal)
 
     # Pass 2: pixels, slice by slice, into a preallocated array in sorted order.
     assert size is not None and spacing is not None
     hu = np.empty((n, size[0], size[1]), dtype=np.float32)
+    n_pad = n_clamped = 0
     for k, i in enumerate(order):
         f = files[i]
         ds = _dcmread(f, stop_before_pixels=False)
-        img = _slice_hu(ds, f, expected_modality)
+        img, pad, clamped = _slice_hu(ds, f, expected_modality, min_hu)
         if img.shape != size:  # the file changed between the two passes
             raise DataError(f"{f}: image is {img.shape[0]}x{img.shape[1]}, expected {size[0]}x{size[1]}")
         hu[k] = img
+        n_pad += pad
+        n_clamped += clamped
         del ds, img
 
+    sorted_files = [files[i] for i in order]
     thickness = thicknesses[0] if thicknesses and all(t == thicknesses[0] for t in thicknesses) else None
     return Series(
         hu=hu,
         pixel_spacing=(float(spacing[0]), float(spacing[1])),
         positions=positions[order],
-        files=tuple(files[i] for i in order),
+        files=tuple(sorted_files),
         slice_thickness=thickness,
         patient_id=patient,
+        series_uid=uid,
+        padding_pixels=n_pad,
+        clamped_pixels=n_clamped,
+        gaps=_gaps(sorted_files, positions[order], normal),
     )
