@@ -15,7 +15,7 @@ from ldct_nb.data.manifest import (
     available_manifests,
     load_manifest,
 )
-from ldct_nb.errors import DataError, ManifestError, ParameterError
+from ldct_nb.errors import DataError, DataWarning, ManifestError, ParameterError
 
 SHIPPED = ["l_ct_a", "l_ct_g", "mayo2016", "mayo2020", "pe_ct", "synthetic"]
 
@@ -462,3 +462,103 @@ def test_annotations_only_for_detection(tmp_path):
     m = load_manifest(_write(tmp_path, _paired()), data_root=tmp_path)
     with pytest.raises(ParameterError, match="detection"):
         m.annotations()
+
+
+# ----------------------------------------------------------------- archive layouts, counts, overlapping globs
+
+
+def _shipped_copy(tmp_path: Path, name: str, **changes) -> Path:
+    """The shipped manifest ``name`` with top-level fields replaced (small splits for the tests)."""
+    doc = yaml.safe_load((MANIFEST_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    doc.update(changes)
+    return _write(tmp_path, doc, f"{name}_copy.yaml")
+
+
+def test_mayo2016_finds_the_aapm_archive_layout_and_the_flat_one(tmp_path):
+    # Formerly "{patient}/full_1mm/*.IMA" found nothing in FD_1mm/L067/full_1mm/ (the archive's layout).
+    archive, flat = tmp_path / "archive", tmp_path / "flat"
+    _touch(archive, "FD_1mm/L067/full_1mm/a.IMA", "FD_1mm/L067/full_1mm/b.IMA", "QD_1mm/L067/quarter_1mm/a.IMA",
+           "QD_1mm/L067/quarter_1mm/b.IMA", "FD_3mm/L067/full_3mm/a.IMA", "QD_3mm/L067/quarter_3mm/a.ima",
+           "FD_1mm/L333/full_1mm/a.IMA", "QD_1mm/L333/quarter_1mm/a.IMA")
+    _touch(flat, "L067/full_1mm/a.IMA", "L067/full_1mm/b.ima", "L067/quarter_1mm/a.IMA", "L067/quarter_1mm/b.IMA",
+           "L333/full_1mm/a.IMA", "L333/quarter_1mm/a.IMA")
+    path = _shipped_copy(tmp_path, "mayo2016", splits={"train": ["L067"], "test": ["L333"]},
+                         expected_counts={"train": 2, "test": 1})
+    for root in (archive, flat):
+        m = load_manifest(path, data_root=root)
+        l067 = m.patients("train")[0]
+        assert len(l067.ndct) == 2 and len(l067.ldct) == 2, root
+        assert all("full_1mm" in str(f) for f in l067.ndct) and all("quarter_1mm" in str(f) for f in l067.ldct)
+        assert m.missing() == [] and m.check_counts() == {"train": {"L067": 2}, "test": {"L333": 1}}
+    three = load_manifest(path, data_root=archive, variant="3mm")
+    assert three.variant == "3mm" and three.raw["slice_thickness_mm"] == 3.0 and "variant=3mm" in repr(three)
+    l067 = three.patients("train")[0]
+    assert [f.name for f in l067.ndct] == ["a.IMA"] and [f.name for f in l067.ldct] == ["a.ima"]
+    assert "full_3mm" in str(l067.ndct[0])
+    assert three.expected_slices == {}  # ASCON reports no 3 mm counts: nothing to check
+    with pytest.raises(ParameterError, match="no variant '5mm'; variants: 3mm"):
+        load_manifest(path, data_root=archive, variant="5mm")
+
+
+def test_a_bad_variant_is_refused_even_when_not_chosen(tmp_path):
+    doc = _paired(variants={"thick": {"layout": {"ndct": "{patient}/f/*", "ldct": "{patient}/f/*"}}})
+    with pytest.raises(ManifestError, match=r"mini\.yaml \(variant 'thick'\): field 'layout' has the same glob"):
+        load_manifest(_write(tmp_path, doc))
+    with pytest.raises(ManifestError, match=r"unknown field 'variants\.thick\.splits'"):
+        load_manifest(_write(tmp_path, _paired(variants={"thick": {"splits": {}}})))
+
+
+def test_mayo2020_folder_names_match_whatever_their_case(tmp_path):
+    # Formerly matched case-sensitively: a TCIA download with "FULL DOSE IMAGES" folders was "missing".
+    root = tmp_path / "tcia"
+    _touch(root, "L107/08-25-2018-NA-12345/1.000000-FULL DOSE IMAGES-123/1-1.dcm",
+           "L107/08-25-2018-NA-12345/1.000000-FULL DOSE IMAGES-123/1-2.DCM",
+           "L107/08-25-2018-NA-12345/2.000000-low dose images-456/1-1.dcm",
+           "L107/08-25-2018-NA-12345/2.000000-low dose images-456/1-2.dcm",
+           "L110/x/1.000000-Full Dose Images-1/1-1.dcm", "L110/x/2.000000-Low Dose Images-2/1-1.dcm")
+    path = _shipped_copy(tmp_path, "mayo2020", splits={"train": ["L107"], "test": ["L110"]},
+                         expected_counts={"train": 8, "test": 1}, expected_slices={"test": 1})
+    m = load_manifest(path, data_root=root)
+    l107 = m.patients("train")[0]
+    assert len(l107.ndct) == 2 and len(l107.ldct) == 2
+    assert all("FULL DOSE" in str(f) for f in l107.ndct) and all("low dose" in str(f) for f in l107.ldct)
+    assert m.missing() == []
+    assert m.check_counts()["train"] == {"L107": 2}  # train counts patches: its slices are not checked
+
+
+def test_expected_counts_are_compared_with_the_files(tmp_path):
+    # Formerly never compared: a partial download was converted silently.
+    root = tmp_path / "data"
+    _touch(root, "L067/full_1mm/a.IMA", "L067/quarter_1mm/a.IMA", "L096/full_1mm/a.IMA", "L096/full_1mm/b.IMA",
+           "L096/quarter_1mm/a.IMA", "L096/quarter_1mm/b.IMA", "L333/full_1mm/a.IMA", "L333/quarter_1mm/a.IMA")
+    doc = _paired(splits={"train": ["L067", "L096"], "test": ["L333"]}, expected_counts={"train": 5, "test": 1})
+    m = load_manifest(_write(tmp_path, doc), data_root=root)
+    with pytest.raises(DataError, match=r"mini\.yaml: split 'train' has 3 slices on disk, expected 5 "
+                                        r"\(expected_counts\.train\); found per patient: L067 1, L096 2; "
+                                        r"pass allow_partial=True"):
+        m.check_counts()
+    with pytest.warns(DataWarning, match="accepted as partial data"):
+        assert m.check_counts(allow_partial=True)["train"] == {"L067": 1, "L096": 2}
+    more = load_manifest(_write(tmp_path, {**doc, "expected_counts": {"train": 2, "test": 1}}), data_root=root)
+    with pytest.raises(DataError, match="has 3 slices on disk, expected 2.*matches more files"):
+        more.check_counts(allow_partial=True)  # more than expected is never "partial"
+    sliced = load_manifest(_write(tmp_path, {**doc, "expected_slices": {"train": 3}}), data_root=root)
+    assert sliced.check_counts() and sliced.expected_slices == {"train": 3}
+
+
+def test_detection_counts_are_the_annotated_images(tmp_path):
+    root = _detection_root(tmp_path, "a.dcm,1,1,5,5,1,train,P1\nb.dcm,,,,,,train,P1\nc.dcm,1,1,5,5,1,test,P2\n")
+    m = load_manifest(_write(tmp_path, _detection(expected_counts={"train": 2, "test": 2})), data_root=root)
+    with pytest.raises(DataError, match="split 'test' has 1 slices on disk, expected 2.*P2 1"):
+        m.check_counts()
+
+
+def test_globs_that_give_both_roles_the_same_files_are_refused(tmp_path):
+    with pytest.raises(ManifestError, match="field 'layout' has the same glob for ndct and ldct"):
+        load_manifest(_write(tmp_path, _paired(layout={"ndct": "{patient}/*.IMA", "ldct": "{patient}/*.IMA"})))
+    root = tmp_path / "data"
+    _touch(root, "L067/full_1mm/a.IMA", "L067/quarter_1mm/a.IMA", "L333/full_1mm/a.IMA", "L333/quarter_1mm/a.IMA")
+    doc = _paired(layout={"ndct": "{patient}/**/*.IMA", "ldct": "{patient}/quarter_1mm/*.IMA"})
+    m = load_manifest(_write(tmp_path, doc), data_root=root)
+    with pytest.raises(DataError, match=r"patient L067 \(train\) the globs layout\.ndct .* match the same 1 file"):
+        m.patients("train")

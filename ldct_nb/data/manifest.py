@@ -38,10 +38,21 @@ Fields common to every kind::
     slice_interval_mm: 1.0             # optional, number, [low, high] or null
     train_patch_size: 256              # optional, training patch size in pixels
     layout:                            # globs relative to the root; {patient} substituted
-      ndct: "{patient}/full_1mm/*.IMA"
-      ldct: "{patient}/quarter_1mm/*.IMA"
+      ndct: "**/{patient}/full_1mm/*.IMA"   # ** = any number of folders (also none)
+      ldct: "**/{patient}/quarter_1mm/*.IMA"
+      case_sensitive: false            # optional (default true): match names whatever their case
     splits: {train: [L067, ...], test: [L333, L506]}   # non-empty patient lists
-    expected_counts: {train: 4800, test: 1136}          # slices / pairs per split
+    expected_counts: {train: 4800, test: 1136}          # what the paper reports per split
+    expected_slices: {test: 580}       # optional: slices per split when expected_counts
+                                       # counts something else (Mayo-2020: patches)
+    variants:                          # optional: alternatives, load_manifest(..., variant="3mm")
+      3mm: {layout: {...}, slice_thickness_mm: 3.0, expected_counts: {}}
+
+The data stage checks the slices found on disk against ``expected_slices``
+(else ``expected_counts``; an empty mapping checks nothing) and refuses a
+mismatch naming the split, the counts and every patient's count, unless
+``allow_partial`` accepts fewer slices; globs that give the NDCT and LDCT
+roles the same files are refused.
 
 ``kind: detection`` (PE-CT, L-CT-A, L-CT-G; NDCT + boxes, the LDCT images are
 simulated by :mod:`ldct_nb.data.simulate`) adds ``root_env``, ``image_size``,
@@ -95,17 +106,19 @@ from __future__ import annotations
 import copy
 import csv
 import difflib
+import fnmatch
 import hashlib
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from ldct_nb.errors import DataError, ManifestError, ParameterError
+from ldct_nb.errors import DataError, DataWarning, ManifestError, ParameterError
 
 __all__ = [
     "MANIFEST_DIR",
@@ -136,12 +149,15 @@ _KIND_REQUIRED = {
     "synthetic": ("generator", "dose"),
 }
 _KIND_OPTIONAL = {
-    "paired_dicom": ("slice_thickness_mm", "slice_interval_mm", "train_patch_size"),
-    "detection": ("slice_thickness_mm", "slice_interval_mm"),
+    "paired_dicom": ("slice_thickness_mm", "slice_interval_mm", "train_patch_size", "expected_slices",
+                     "variants"),
+    "detection": ("slice_thickness_mm", "slice_interval_mm", "expected_slices"),
     "synthetic": (),
 }
+_VARIANT_KEYS = ((), ("layout", "slice_thickness_mm", "slice_interval_mm", "expected_counts",
+                      "expected_slices", "notes"))
 _SOURCE_KEYS = (("url", "terms", "citation"), ("doi", "notes"))
-_LAYOUT_KEYS = (("ndct", "ldct"), ())
+_LAYOUT_KEYS = (("ndct", "ldct"), ("case_sensitive",))
 _ANNOTATION_KEYS = (("file", "format"), ("notes",))
 _SIMULATION_KEYS = (("n0", "n0_unit"), ("mu_water_per_mm", "n_views",
                                         "electronic_noise_std", "notes"))
@@ -382,16 +398,23 @@ def _validate(raw: dict, label: str) -> dict:
             raise c.fail("train_patch_size", f"must be <= image_size ({raw['image_size']}), "
                                              f"got {raw['train_patch_size']}")
     out["splits"] = _validate_splits(raw["splits"], c, allow_empty=(kind == "detection"))
-    counts = c.mapping(raw["expected_counts"], "expected_counts")
-    for split, n in counts.items():
-        if split not in out["splits"]:
-            raise c.fail(f"expected_counts.{split}", f"names no split; splits are "
-                                                     f"{', '.join(out['splits'])}")
-        c.integer(n, f"expected_counts.{split}")
+    for key in ("expected_counts", "expected_slices"):
+        if key not in raw:
+            continue
+        counts = c.mapping(raw[key], key)
+        for split, n in counts.items():
+            if split not in out["splits"]:
+                raise c.fail(f"{key}.{split}", f"names no split; splits are {', '.join(out['splits'])}")
+            c.integer(n, f"{key}.{split}")
 
     if kind == "paired_dicom":
         layout = c.mapping(raw["layout"], "layout")
         c.keys(layout, "layout", *_LAYOUT_KEYS)
+        if not isinstance(layout.get("case_sensitive", True), bool):
+            raise c.fail("layout.case_sensitive", f"must be true or false, {c._got(layout['case_sensitive'])}")
+        if layout["ndct"] == layout["ldct"]:
+            raise c.fail("layout", f"has the same glob for ndct and ldct ({layout['ndct']!r}): the full- and "
+                                   f"low-dose images must be different files")
         for role in ("ndct", "ldct"):
             pattern = c.rel_path(layout[role], f"layout.{role}")
             if "{patient}" not in pattern:
@@ -508,6 +531,54 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _glob_files(root: Path, pattern: str, case_sensitive: bool = True, *,
+                dirs: bool = False) -> tuple[Path, ...]:
+    """Files (or folders, with ``dirs``) under ``root`` matching the relative glob
+    ``pattern``, sorted. ``**`` matches any number of folders (none included),
+    so ``**/L067/full_1mm/*.IMA`` finds ``L067/full_1mm/...`` as well as the
+    AAPM archive's ``FD_1mm/L067/full_1mm/...``. With ``case_sensitive``
+    false every component matches whatever its case (TCIA folder names)."""
+    parts = [p for p in PurePosixPath(pattern.replace("\\", "/")).parts if p not in ("", ".")]
+    found: set[Path] = set()
+
+    def same(name: str, part: str) -> bool:
+        if case_sensitive:
+            return fnmatch.fnmatchcase(name, part)
+        return fnmatch.fnmatchcase(name.casefold(), part.casefold())
+
+    def entries(folder: Path) -> list[os.DirEntry]:
+        try:
+            with os.scandir(folder) as it:
+                return list(it)
+        except OSError:
+            return []
+
+    def walk(folder: Path, i: int) -> None:
+        if i == len(parts):
+            if (folder.is_dir() if dirs else folder.is_file()):
+                found.add(folder)
+            return
+        part = parts[i]
+        if part == "**":
+            walk(folder, i + 1)
+            for e in entries(folder):
+                if e.is_dir(follow_symlinks=False):
+                    walk(folder / e.name, i)
+            return
+        if case_sensitive and not set(part) & _GLOB_CHARS:
+            if (folder / part).exists():
+                walk(folder / part, i + 1)
+            return
+        last = i == len(parts) - 1
+        for e in entries(folder):
+            if same(e.name, part) and (last or e.is_dir()):
+                walk(folder / e.name, i + 1)
+
+    if parts:
+        walk(root, 0)
+    return tuple(sorted(found))
+
+
 def _static_prefix(pattern: str) -> str:
     """The leading path components of a glob that contain no wildcard."""
     parts = []
@@ -532,6 +603,7 @@ class Manifest:
     hu_window: tuple[float, float]
     display_window: tuple[float, float]
     root: Path | None
+    variant: str | None = None  # the chosen entry of ``variants`` (None: the manifest as written)
 
     # ---------------------------------------------------------------- small facts
     @property
@@ -583,7 +655,8 @@ class Manifest:
             where = f"root: not set (pass data_root= or set {self.root_env})"
         else:
             where = f"root: {self.root}"
-        return f"<Manifest {self.name!r} kind={self.kind} paper={self.paper} " \
+        variant = f" variant={self.variant}" if self.variant else ""
+        return f"<Manifest {self.name!r}{variant} kind={self.kind} paper={self.paper} " \
                f"splits: {splits}; {where}>"
 
     # ---------------------------------------------------------------- helpers
@@ -606,8 +679,13 @@ class Manifest:
         return {role: layout[role].replace("{patient}", patient).replace("\\", "/")
                 for role in ("ndct", "ldct")}
 
-    def _glob(self, root: Path, pattern: str) -> tuple[Path, ...]:
-        return tuple(sorted(p for p in root.glob(pattern) if p.is_file()))
+    @property
+    def case_sensitive(self) -> bool:
+        """Whether the layout globs match file and folder names case-sensitively."""
+        return bool((self.raw.get("layout") or {}).get("case_sensitive", True))
+
+    def _glob(self, root: Path, pattern: str, *, dirs: bool = False) -> tuple[Path, ...]:
+        return _glob_files(root, pattern, self.case_sensitive, dirs=dirs)
 
     # ---------------------------------------------------------------- files
     def require_root(self) -> Path:
@@ -637,8 +715,15 @@ class Manifest:
             out = []
             for pid in self.splits[split]:
                 pats = self._patterns(pid)
-                out.append(PatientFiles(pid, split, self._glob(root, pats["ndct"]),
-                                        self._glob(root, pats["ldct"])))
+                ndct, ldct = self._glob(root, pats["ndct"]), self._glob(root, pats["ldct"])
+                shared = sorted(set(ndct) & set(ldct))
+                if shared:
+                    raise DataError(
+                        f"{self.label}: for patient {pid} ({split}) the globs layout.ndct "
+                        f"({pats['ndct']!r}) and layout.ldct ({pats['ldct']!r}) match the same "
+                        f"{len(shared)} file(s), e.g. {shared[0]}; the full- and low-dose images "
+                        f"must be different files")
+                out.append(PatientFiles(pid, split, ndct, ldct))
             return out
         images: dict[str, set[Path]] = {}
         for row in self.annotations():
@@ -663,13 +748,13 @@ class Manifest:
                 for pid in ids:
                     pats = self._patterns(pid)
                     patient_dir = self._patient_dir(pats["ndct"], pid)
-                    if patient_dir is not None and not (root / patient_dir).is_dir():
+                    if patient_dir is not None and not self._glob(root, patient_dir, dirs=True):
                         out.append(f"patient folder {root / patient_dir} ({split}) does not exist")
                         continue
                     counts = {}
                     for role, pattern in pats.items():
                         prefix = _static_prefix(pattern)
-                        if prefix != pattern and not (root / prefix).is_dir():
+                        if prefix and prefix != pattern and not self._glob(root, prefix, dirs=True):
                             out.append(f"folder {root / prefix} ({split}, layout.{role}) "
                                        f"does not exist")
                             continue
@@ -730,6 +815,48 @@ class Manifest:
         raise DataError(f"{self.label}: {len(items)} item(s) of data set {self.name!r} are "
                         f"missing (root: {self.root}):\n{shown}{more}\nObtain the data from "
                         f"{self.raw['source']['url']}, or {hint}.")
+
+    @property
+    def expected_slices(self) -> dict[str, int]:
+        """Slices per split that the data on disk must have: ``expected_slices`` where
+        given (Mayo-2020's ``expected_counts`` counts patches), else ``expected_counts``."""
+        if self.kind == "synthetic":
+            return self.expected_counts
+        if "expected_slices" in self.raw:
+            return dict(self.raw["expected_slices"])
+        return dict(self.raw["expected_counts"])
+
+    def found_slices(self, split: str) -> dict[str, int]:
+        """Slices found on disk per patient of ``split`` (NDCT files; annotated images for
+        detection sets)."""
+        return {p.patient: len(p.ndct) for p in self.patients(split)}
+
+    def check_counts(self, *, allow_partial: bool = False) -> dict[str, dict[str, int]]:
+        """Compare the slices found with :attr:`expected_slices`; DataError naming the
+        split, the expected and found counts and the count of every patient. With
+        ``allow_partial`` fewer slices than expected are accepted with a warning
+        (never more: that means a glob matches files it should not). Returns the
+        counts found per split and patient."""
+        expected = self.expected_slices
+        found = {split: self.found_slices(split) for split in self.splits}
+        for split, want in expected.items():
+            per_patient = found[split]
+            got = sum(per_patient.values())
+            if got == want:
+                continue
+            listing = ", ".join(f"{pid} {n}" for pid, n in per_patient.items()) or "no patient"
+            key = "expected_slices" if "expected_slices" in self.raw else "expected_counts"
+            msg = (f"{self.label}: split {split!r} has {got} slices on disk, expected {want} "
+                   f"({key}.{split}); found per patient: {listing}")
+            if allow_partial and got < want:
+                warnings.warn(msg + "; accepted as partial data (allow_partial)", DataWarning,
+                              stacklevel=2)
+                continue
+            hint = ("; pass allow_partial=True to use partial data" if got < want else
+                    "; a layout glob matches more files than the data set has (another series "
+                    "or reconstruction?)")
+            raise DataError(msg + hint)
+        return found
 
     def verify_checksums(self) -> None:
         """DataError naming the first file that is missing or has another sha256."""
@@ -874,18 +1001,50 @@ def _locate(name_or_path: str | Path) -> Path:
     return candidate
 
 
+def _variants(raw: dict, label: str) -> dict[str, dict]:
+    """The manifest's ``variants`` (name -> field overrides), checked."""
+    c = _Checker(label)
+    variants = c.mapping(raw.get("variants") or {}, "variants")
+    for name, over in variants.items():
+        c.string(name, "variants")
+        c.keys(c.mapping(over, f"variants.{name}"), f"variants.{name}", *_VARIANT_KEYS)
+    return variants
+
+
+def _with_variant(raw: dict, label: str, variant: str) -> dict:
+    variants = _variants(raw, label)
+    if variant not in variants:
+        raise ParameterError(f"{label}: no variant {variant!r}; variants: "
+                             f"{', '.join(variants) or 'none'}")
+    merged = copy.deepcopy(raw)
+    merged.update({k: copy.deepcopy(v) for k, v in variants[variant].items() if k != "notes"})
+    if "expected_slices" in raw and "expected_slices" not in variants[variant]:
+        del merged["expected_slices"]  # the base's slice counts are not the variant's
+    return merged
+
+
 def load_manifest(name_or_path: str | Path, *,
-                  data_root: str | Path | None = None) -> Manifest:
+                  data_root: str | Path | None = None,
+                  variant: str | None = None) -> Manifest:
     """Load and validate a manifest by name (``"mayo2016"``) or path to a YAML file.
 
     The data root is ``data_root`` when given, else the environment variable
     named by the manifest's ``root_env`` (when set and non-empty), else None.
-    Synthetic manifests have no root (``data_root`` must be None).
+    Synthetic manifests have no root (``data_root`` must be None). ``variant``
+    picks one of the manifest's ``variants`` (e.g. Mayo-2016's ``3mm``
+    reconstructions): its fields replace the manifest's.
     """
     path = _locate(name_or_path).resolve()
     label = _display(path)
     raw = _read_yaml(path)
     norm = _validate(raw, label)
+    for name in _variants(raw, label):  # every variant must be valid, chosen or not
+        _validate(_with_variant(raw, label, name), f"{label} (variant {name!r})")
+    if variant is not None:
+        if not isinstance(variant, str):
+            raise ParameterError(f"variant must be a variant name or None, got {variant!r}")
+        raw = _with_variant(raw, label, variant)
+        norm = _validate(raw, f"{label} (variant {variant!r})")
     root: Path | None = None
     if norm["kind"] == "synthetic":
         if data_root is not None:
@@ -904,4 +1063,4 @@ def load_manifest(name_or_path: str | Path, *,
     return Manifest(name=norm["name"], title=norm["title"], kind=norm["kind"],
                     paper=norm["paper"], path=path, raw=copy.deepcopy(raw),
                     splits=norm["splits"], hu_window=norm["hu_window"],
-                    display_window=norm["display_window"], root=root)
+                    display_window=norm["display_window"], root=root, variant=variant)
