@@ -16,6 +16,7 @@ def write_cache(
     *,
     labels: np.ndarray | None = None,
     boxes: list | None = None,
+    box_labels: list | None = None,
     split: str = "train",
     dataset: str = "test",
 ) -> CacheSplit:
@@ -29,13 +30,14 @@ def write_cache(
         if labels is not None:
             writer.array("labels", labels.shape, np.uint8)[:] = labels
         for i in range(len(ndct)):
-            writer.add_slice(np.zeros((0, 4)) if boxes is None else boxes[i], id=f"{split}-{i}", patient="p0")
+            writer.add_slice(np.zeros((0, 4)) if boxes is None else boxes[i],
+                             None if box_labels is None else box_labels[i], id=f"{split}-{i}", patient="p0")
     return open_split(run_dir, split)
 
 
 @pytest.fixture
 def make_cache(tmp_path):
-    """``make_cache(ndct, ldct=None, labels=None, boxes=None, split="train")`` -> an opened CacheSplit."""
+    """``make_cache(ndct, ldct=None, labels=None, boxes=None, box_labels=None, split="train")`` -> an opened CacheSplit."""
 
     def make(ndct, ldct=None, **kwargs) -> CacheSplit:
         return write_cache(tmp_path / "run", ndct, ldct, **kwargs)

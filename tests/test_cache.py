@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from ldct_nb.data.cache import (
 )
 from ldct_nb.data.manifest import MANIFEST_DIR, load_manifest
 from ldct_nb.data.stage import prepare_data
-from ldct_nb.errors import DataError, ParameterError
+from ldct_nb.errors import DataError, DataWarning, ParameterError
 
 try:  # works whether or not tests/ is a package
     from tests.dicom_factory import write_ct_series
@@ -39,7 +41,8 @@ def _synthetic(run_dir, split="train", n_slices=3, base_seed=10, **kw):
 
 def _tmp_folders(run_dir: Path) -> list[str]:
     data = run_dir / "data"
-    return sorted(p.name for p in data.iterdir() if p.name.startswith(".")) if data.is_dir() else []
+    return sorted(p.name for p in data.iterdir() if p.name.startswith(".") and p.name != cache.LOCK_NAME) \
+        if data.is_dir() else []
 
 
 # ----------------------------------------------------------------- synthetic builder
@@ -328,7 +331,7 @@ def test_paired_dicom_cache_holds_the_written_slices_in_z_order(mayo, tmp_path):
         assert sp.meta["patients"] == list(patients)
         assert sp.phantom is None and sp.labels is None and all(len(b) == 0 for b in sp.boxes)
         want_nd = np.concatenate([volumes[p][0] for p in patients])
-        want_ld = np.concatenate([volumes[p][1] for p in patients])
+        want_ld = np.maximum(np.concatenate([volumes[p][1] for p in patients]), -1024.0)  # the reader clamps
         np.testing.assert_array_equal(sp.ndct, want_nd.astype(np.float32))  # slope 1: exact
         np.testing.assert_array_equal(sp.ldct, want_ld.astype(np.float32))
         for info in sp.meta["slices"]:
@@ -414,8 +417,8 @@ def test_paired_dicom_reads_one_patient_at_a_time(mayo, tmp_path, monkeypatch):
 
     live, peak, real = [0], [0], dicom.read_series
 
-    def tracked(files):
-        series = real(files)
+    def tracked(files, **kwargs):
+        series = real(files, **kwargs)
         live[0] += 1
         peak[0] = max(peak[0], live[0])
         weakref.finalize(series, lambda: live.__setitem__(0, live[0] - 1))
@@ -494,3 +497,364 @@ def test_detection_seed_changes_only_the_noise(pe_ct, tmp_path):
     np.testing.assert_array_equal(a.ldct, b.ldct)
     np.testing.assert_array_equal(a.ndct, c.ndct)
     assert not np.array_equal(a.ldct, c.ldct)
+
+
+# ----------------------------------------------------------------- crash safety: a process killed midway
+
+KILL_DURING_SWAP = """
+import os, shutil, signal, sys
+from ldct_nb.data import cache
+run, point = sys.argv[1], sys.argv[2]
+real_replace, real_rmtree = os.replace, shutil.rmtree
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def replace(src, dst):
+    src, dst = str(src), str(dst)
+    if point == "before-swap" and src.endswith("/data/train"):
+        die()  # the new split is complete in its temporary folder; nothing renamed yet
+    if point == "between-renames" and os.path.basename(src).startswith(".train.tmp-"):
+        die()  # the old split was renamed aside, the new one not yet into place
+    return real_replace(src, dst)
+
+def rmtree(path, *args, **kwargs):
+    if point == "after-swap" and ".train.old-" in str(path):
+        die()  # the new split is in place, the old one not yet removed
+    return real_rmtree(path, *args, **kwargs)
+
+cache.os.replace, cache.shutil.rmtree = replace, rmtree
+cache.build_synthetic_split(run, "train", n_slices=2, image_size=32, base_seed=50, progress=False)
+print("not killed")
+"""
+
+
+@pytest.mark.parametrize("point, survivor", [
+    ("before-swap", "old"), ("between-renames", "new"), ("after-swap", "new"),
+])
+def test_a_process_killed_during_the_swap_leaves_the_old_or_the_new_cache(tmp_path, point, survivor):
+    # Formerly a kill between the two renames, then clean_partial, deleted both the old and the new cache.
+    import subprocess
+    import sys
+
+    old = _synthetic(tmp_path, n_slices=2, base_seed=10)
+    old_fp, old_ndct = old.meta["fingerprint"], np.array(old.ndct)
+    script = tmp_path / "killed.py"
+    script.write_text(KILL_DURING_SWAP)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), point], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == -9 and "not killed" not in done.stdout, done.stderr  # really killed midway
+    leftovers = _tmp_folders(tmp_path)
+    assert leftovers, "the kill left nothing to recover: the hook point was not reached"
+    if point == "between-renames":
+        assert not (tmp_path / "data" / "train").exists()  # the instant the old code lost both copies
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # "restored from ..."
+        clean_partial(tmp_path)  # what prepare_data does first
+    assert _tmp_folders(tmp_path) == []
+    found = open_split(tmp_path, "train")
+    new_ndct = np.array(_synthetic(tmp_path / "reference", n_slices=2, base_seed=50).ndct)
+    if survivor == "old":
+        assert found.meta["fingerprint"] == old_fp
+        np.testing.assert_array_equal(found.ndct, old_ndct)
+    else:
+        assert found.meta["fingerprint"] != old_fp
+        np.testing.assert_array_equal(found.ndct, new_ndct)
+
+
+def test_a_reader_repairs_an_interrupted_swap_itself(tmp_path):
+    old = _synthetic(tmp_path, n_slices=1)
+    data = tmp_path / "data"
+    os.replace(data / "train", data / ".train.old-0123abcd")  # as a kill between the renames leaves it
+    (data / ".train.tmp-89abcdef").mkdir()  # an incomplete new copy: not a candidate
+    with pytest.warns(DataWarning, match=r"restored from \.train\.old-0123abcd"):
+        again = open_split(tmp_path, "train")
+    np.testing.assert_array_equal(again.ndct, old.ndct)
+    assert _tmp_folders(tmp_path) == []
+
+
+def test_clean_partial_never_deletes_the_folder_another_process_is_writing(tmp_path):
+    # Formerly prepare_data removed every .tmp- folder at start, including a cache another run was building.
+    import subprocess
+    import sys
+    import time
+
+    _synthetic(tmp_path, n_slices=1)
+    writer = tmp_path / "data" / ".val.tmp-0123abcd"
+    code = ("import sys, time, pathlib\nfrom ldct_nb.data import cache\n"
+            "with cache.data_lock(sys.argv[1]):\n"
+            "    p = pathlib.Path(sys.argv[2]); p.mkdir(); print('writing', flush=True); time.sleep(2)\n"
+            "    print('intact' if p.is_dir() else 'deleted', flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(writer)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    start = time.monotonic()
+    clean_partial(tmp_path)  # waits for the writer's lock, then cleans what the writer left
+    assert time.monotonic() - start > 0.5
+    assert proc.stdout.readline().strip() == "intact"
+    assert proc.wait(timeout=60) == 0
+
+
+# ----------------------------------------------------------------- fingerprints: inputs, manifest, code
+
+
+def test_fingerprint_includes_the_data_stage_code_version(tmp_path, monkeypatch):
+    first = _synthetic(tmp_path, n_slices=1)
+    assert first.meta["code_version"] == cache.data_code_version()
+    monkeypatch.setattr(cache, "data_code_version", lambda folder=None: "changed-code")
+    second = _synthetic(tmp_path, n_slices=1)
+    assert second.meta["fingerprint"] != first.meta["fingerprint"]
+    # the version is a checksum of the data-stage sources: editing one changes it
+    import shutil as _shutil
+    src = Path(cache.__file__).parent
+    copy = tmp_path / "src"
+    copy.mkdir()
+    for name in cache.DATA_STAGE_MODULES:
+        _shutil.copy(src / f"{name}.py", copy / f"{name}.py")
+    monkeypatch.undo()
+    assert cache.data_code_version(copy) == cache.data_code_version()
+    (copy / "simulate.py").write_text((copy / "simulate.py").read_text() + "\n# changed\n")
+    assert cache.data_code_version(copy) != cache.data_code_version()
+
+
+def test_a_changed_manifest_rebuilds_the_synthetic_cache(tmp_path):
+    doc = (MANIFEST_DIR / "synthetic.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "synthetic_copy.yaml"
+    path.write_text(doc, encoding="utf-8")
+    small = dict(image_size=SIZE, counts={"train": 1}, progress=False)
+    first = prepare_data(load_manifest(path), tmp_path / "run", **small)["train"]
+    path.write_text(doc + "\n# edited\n", encoding="utf-8")
+    second = prepare_data(load_manifest(path), tmp_path / "run", **small)["train"]
+    assert second.meta["manifest_sha256"] != first.meta["manifest_sha256"]
+    assert second.meta["fingerprint"] != first.meta["fingerprint"]
+
+
+def test_a_changed_dicom_file_rebuilds_the_paired_cache(mayo, tmp_path):
+    # Formerly the fingerprint held only paths: a replaced DICOM file reused the stale cache.
+    manifest, root, volumes = mayo
+    run = tmp_path / "run"
+    before = prepare_data(manifest, run, splits=["test"], progress=False)["test"]
+    new = volumes["L003"][0] + 7.0
+    for f in root.glob("L003/full_1mm/*.IMA"):
+        f.unlink()
+    write_ct_series(root / "L003" / "full_1mm", new, z0=-100.0, patient_id="L003")
+    after = prepare_data(manifest, run, splits=["test"], progress=False)["test"]
+    assert after.meta["fingerprint"] != before.meta["fingerprint"]
+    np.testing.assert_array_equal(after.ndct, new.astype(np.float32))
+
+
+def test_hash_files_sees_a_change_that_keeps_size_and_modification_time(mayo, tmp_path):
+    manifest, root, _ = mayo
+    files = sorted(root.glob("L003/full_1mm/*.IMA"))
+    stat_sig = cache.file_signature(files)
+    hash_sig = cache.file_signature(files, hash_files=True)
+    st = files[0].stat()
+    data = bytearray(files[0].read_bytes())
+    data[-1] ^= 0xFF  # one pixel byte
+    files[0].write_bytes(bytes(data))
+    os.utime(files[0], ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cache.file_signature(files) == stat_sig  # size and time alone cannot see it
+    assert cache.file_signature(files, hash_files=True) != hash_sig
+    with pytest.raises(DataError, match="cannot read the input file"):
+        cache.file_signature([root / "absent.IMA"])
+
+
+# ----------------------------------------------------------------- validation on open, damaged caches
+
+
+def _meta(sp):
+    return json.loads((sp.path / "meta.json").read_text())
+
+
+def test_open_refuses_arrays_that_disagree_with_meta_or_each_other(tmp_path):
+    sp = _synthetic(tmp_path, n_slices=2)
+    np.save(sp.path / "ldct.npy", np.zeros((2, SIZE, SIZE - 1), np.float32))  # ldct no longer like ndct
+    with pytest.raises(DataError, match=r"ldct\.npy: shape \[2, 32, 31\], meta.json says \[2, 32, 32\]"):
+        open_split(tmp_path, "train")
+    sp = _synthetic(tmp_path, n_slices=2, force=True)
+    np.save(sp.path / "labels.npy", np.zeros((2, SIZE, SIZE), np.float32))
+    with pytest.raises(DataError, match=r"labels\.npy: dtype float32, expected uint8"):
+        open_split(tmp_path, "train")
+
+
+def test_open_refuses_boxes_outside_the_image(tmp_path):
+    sp = _synthetic(tmp_path, n_slices=1)
+    boxes = json.loads((sp.path / "boxes.json").read_text())
+    boxes["boxes"][0] = [[10.0, 10.0, SIZE + 5.0, 20.0]]
+    boxes["labels"][0] = [1]
+    (sp.path / "boxes.json").write_text(json.dumps(boxes))
+    with pytest.raises(DataError, match=r"boxes\.json: slice 0: box \[10\.0, 10\.0, 37\.0, 20\.0\] is empty or "
+                                        r"leaves the 32x32 image"):
+        open_split(tmp_path, "train")
+    with pytest.raises(DataError, match="leaves the 4x4 image"):
+        with SplitWriter(tmp_path / "w", "train", {"dataset": "t", "hu_window": [-1000, 2000]}) as w:
+            w.array("ndct", (1, 4, 4), np.float32)[:] = 0
+            w.array("ldct", (1, 4, 4), np.float32)[:] = 0
+            w.add_slice(np.array([[0, 0, 5, 2]]))
+    assert list_splits(tmp_path / "w") == []
+
+
+def test_split_writer_refuses_ldct_of_another_shape(tmp_path):
+    with pytest.raises(DataError, match=r"ldct is \(1, 4, 5\) but ndct is \(1, 4, 4\)"):
+        with SplitWriter(tmp_path, "train", {"dataset": "t", "hu_window": [-1000, 2000]}) as w:
+            w.array("ndct", (1, 4, 4), np.float32)[:] = 0
+            w.array("ldct", (1, 4, 5), np.float32)[:] = 0
+            w.add_slice(np.zeros((0, 4)))
+    assert _tmp_folders(tmp_path) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated ndct.npy", "garbage ldct.npy", "corrupt meta.json", "non-object meta.json"])
+def test_a_damaged_cache_is_refused_by_readers_and_rebuilt_by_the_stage(tmp_path, damage):
+    sp = _synthetic(tmp_path, n_slices=2)
+    good = np.array(sp.ndct)
+    name = damage.split()[1]
+    target = sp.path / name
+    if damage.startswith("truncated"):
+        target.write_bytes(target.read_bytes()[:200])
+    elif damage.startswith("garbage"):
+        target.write_bytes(b"not an npy file at all")
+    elif damage.startswith("corrupt"):
+        target.write_text("{ broken")
+    else:
+        target.write_text("[1, 2]")
+    del sp
+    with pytest.raises(DataError, match=re.escape(str(target)) + ".*rerun notebook 01_data"):
+        open_split(tmp_path, "train")
+    with pytest.warns(DataWarning, match="rebuilding split 'train'"):
+        rebuilt = _synthetic(tmp_path, n_slices=2)
+    np.testing.assert_array_equal(rebuilt.ndct, good)
+
+
+# ----------------------------------------------------------------- real data: counts, series, padding
+
+
+def test_prepare_refuses_a_split_with_missing_slices_unless_partial_is_allowed(mayo, tmp_path):
+    manifest, root, volumes = mayo
+    for role in ("full_1mm", "quarter_1mm"):
+        sorted(root.glob(f"L001/{role}/*.IMA"))[-1].unlink()
+    with pytest.raises(DataError, match=r"split 'train' has 6 slices on disk, expected 7 .*L001 3, L002 3"):
+        prepare_data(manifest, tmp_path / "run", progress=False)
+    assert list_splits(tmp_path / "run") == []
+    with pytest.warns(DataWarning, match="accepted as partial data"):
+        splits = prepare_data(manifest, tmp_path / "run", allow_partial=True, progress=False)
+    assert len(splits["train"]) == 6
+
+
+def test_two_series_in_a_patient_folder_are_refused_or_selected_by_slice_thickness(mayo, tmp_path):
+    manifest, root, volumes = mayo
+    extra = volumes["L003"][0][:1]
+    for role in ("full_1mm", "quarter_1mm"):  # a 3 mm series in the same folders
+        write_ct_series(root / "L003" / role, extra, z0=500.0, dz=3.0, patient_id="L003", suffix=".3mm.IMA",
+                        slice_thickness=3.0)
+    loose = load_manifest(_write_manifest(tmp_path, "mayo2016", name="mini_mayo", image_size=SIZE,
+                                          splits={"test": ["L003"]}, expected_counts={}, slice_thickness_mm=None),
+                          data_root=root)
+    with pytest.raises(DataError, match=r"(?s)more than one series.*SliceThickness 1 mm: 3 file\(s\).*SliceThickness "
+                                        r"3 mm: 1 file\(s\)"):
+        prepare_data(loose, tmp_path / "run", progress=False)
+    select = load_manifest(_write_manifest(tmp_path, "mayo2016", name="mini_mayo", image_size=SIZE,
+                                           splits={"test": ["L003"]}, expected_counts={}), data_root=root)
+    sp = prepare_data(select, tmp_path / "run", progress=False)["test"]  # slice_thickness_mm: 1.0 selects
+    np.testing.assert_array_equal(sp.ndct, volumes["L003"][0].astype(np.float32))
+    assert sp.meta["series"]["L003"]["ndct"]["slice_thickness_mm"] == 1.0
+    strict = load_manifest(_write_manifest(tmp_path, "mayo2016", name="mini_mayo", image_size=SIZE,
+                                           splits={"test": ["L003"]}, expected_counts={"test": 3}), data_root=root)
+    with pytest.raises(DataError, match=r"has 4 slices on disk, expected 3.*matches more files"):
+        prepare_data(strict, tmp_path / "run", progress=False)  # the counts catch the extra series first
+
+
+def test_paired_cache_records_padding_and_missing_slices(mayo, tmp_path):
+    manifest, root, volumes = mayo
+    import pydicom
+
+    for f in root.glob("L003/full_1mm/*.IMA"):
+        ds = pydicom.dcmread(f)
+        ds.add_new("PixelPaddingValue", "SS", int(ds.pixel_array.min()))
+        ds.save_as(f, enforce_file_format=True)
+    sp = prepare_data(manifest, tmp_path / "run", splits=["test"], progress=False)["test"]
+    report = sp.meta["series"]["L003"]
+    assert report["ndct"]["padding_pixels"] >= 3 and report["ldct"]["padding_pixels"] == 0
+    assert report["ndct"]["gaps"] == [] and float(np.min(sp.ndct)) >= -1024.0
+
+
+# ----------------------------------------------------------------- detection: manifest settings, labels, seeds
+
+
+def test_detection_honours_n_views_noise_and_labels_of_the_manifest(pe_ct, tmp_path):
+    manifest, root, boxes = pe_ct
+    doc = yaml.safe_load(manifest.path.read_text())
+    doc["simulation"].update(n_views=12, electronic_noise_std=5.0)
+    lines = (root / "annotations.csv").read_text().splitlines()
+    lines[2] = lines[2].replace(",1,train,", ",2,train,")  # the second box of slice 1 is class 2
+    (root / "annotations.csv").write_text("\n".join(lines) + "\n")
+    path = tmp_path / "views.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    m = load_manifest(path, data_root=root)
+    train = prepare_data(m, tmp_path / "run", splits=["train"], seed=3, progress=False)["train"]
+    assert train.meta["n_views"] == 12 and train.meta["electronic_noise_std"] == 5.0
+    info = train.meta["slices"][0]
+    want = simulate.simulate_ldct(np.array(train.ndct[0]), 3000.0, seed=info["noise_seed"], pixel_size_mm=0.7,
+                                  n_views=12, electronic_noise_std=5.0)
+    np.testing.assert_array_equal(train.ldct[0], want)  # the manifest's views and electronic noise were used
+    assert [lab.tolist() for lab in train.box_labels] == [[1, 2], []]
+
+
+def test_detection_splits_never_share_noise(pe_ct, tmp_path):
+    # Formerly slice k of every split used the seed seed * 1000003 + k: train and test noise were identical.
+    manifest, root, _ = pe_ct
+    train_file = root / "P1/a/slice_0001.dcm"
+    test_file = root / "P2/a/slice_0001.dcm"
+    test_file.write_bytes(train_file.read_bytes())  # the same image in both splits
+    splits = prepare_data(manifest, tmp_path / "run", progress=False)
+    np.testing.assert_array_equal(splits["train"].ndct[0], splits["test"].ndct[0])
+    noise_train = np.asarray(splits["train"].ldct[0]) - np.asarray(splits["train"].ndct[0])
+    noise_test = np.asarray(splits["test"].ldct[0]) - np.asarray(splits["test"].ndct[0])
+    assert abs(np.corrcoef(noise_train.ravel(), noise_test.ravel())[0, 1]) < 0.5
+    assert splits["train"].meta["slices"][0]["noise_seed"] != splits["test"].meta["slices"][0]["noise_seed"]
+
+
+def test_detection_refuses_missing_pixel_spacing(pe_ct, tmp_path):
+    manifest, root, _ = pe_ct
+    import pydicom
+
+    f = root / "P2/a/slice_0001.dcm"
+    ds = pydicom.dcmread(f)
+    del ds.PixelSpacing
+    ds.save_as(f, enforce_file_format=True)
+    with pytest.raises(DataError, match=re.escape(f"{f}: no PixelSpacing")):
+        prepare_data(manifest, tmp_path / "run", splits=["test"], progress=False)
+
+
+def test_detection_refuses_a_box_outside_the_image_file(pe_ct, tmp_path):
+    manifest, root, _ = pe_ct
+    f = root / "P2/a/slice_0001.dcm"
+    f.unlink()
+    write_ct_series(f.parent, np.full((1, 16, 16), 40.0), suffix=".dcm", shuffle=False, patient_id="P2")
+    with pytest.raises(DataError, match=r"annotations\.csv: line \d+: the box \(12, 16, 20, 22\) leaves the 16x16 "
+                                        r"image .*slice_0001\.dcm"):
+        prepare_data(manifest, tmp_path / "run", splits=["test"], progress=False)
+    assert list_splits(tmp_path / "run") == []
+
+
+def test_detection_padding_reaches_the_simulation_as_air(pe_ct, tmp_path, monkeypatch):
+    manifest, root, _ = pe_ct
+    import pydicom
+
+    f = root / "P2/a/slice_0001.dcm"
+    ds = pydicom.dcmread(f)
+    pixels = ds.pixel_array.copy()
+    pixels[:3, :] = -2000  # stored padding: HU -3024 when read naively
+    ds.PixelData = pixels.astype("<i2").tobytes()
+    ds.add_new("PixelPaddingValue", "SS", -2000)
+    ds.save_as(f, enforce_file_format=True)
+    seen = []
+    real = simulate.simulate_ldct
+
+    def spy(hu, *args, **kwargs):
+        seen.append(float(np.min(hu)))
+        return real(hu, *args, **kwargs)
+
+    monkeypatch.setattr(simulate, "simulate_ldct", spy)
+    sp = prepare_data(manifest, tmp_path / "run", splits=["test"], progress=False)["test"]
+    assert seen and min(seen) >= -1024.0  # never the padding's -3024 HU
+    assert (np.asarray(sp.ndct[0])[:3] == -1000.0).all()
+    assert sp.meta["slices"][0]["padding_pixels"] == 3 * SIZE

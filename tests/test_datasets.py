@@ -307,6 +307,13 @@ def test_detection_flip_changes_across_epochs(make_cache):
     assert len(set(draws)) == 2
 
 
+def test_detection_labels_are_the_annotated_classes(make_cache):
+    # Formerly every box became class 1 whatever the annotation CSV said.
+    nd = np.full((2, H, W), -1000.0)
+    split = make_cache(nd, boxes=[[[1, 1, 5, 5], [6, 6, 9, 9]], [[2, 2, 4, 4]]], box_labels=[[2, 1], [3]])
+    assert [t["labels"].tolist() for _, t in DetectionSlices(split)] == [[2, 1], [3]]
+
+
 def test_detection_collate_with_dataloader(make_cache):
     split, boxes = _detection_cache(make_cache)
     loader = DataLoader(DetectionSlices(split), batch_size=3, collate_fn=detection_collate)

@@ -217,7 +217,7 @@ class DetectionSlices(Dataset):
     Items are ``(image, target)``: ``image`` a 1 x H x W float tensor (the
     ``source`` image, ``"ndct"`` or ``"ldct"``, on the window's scale) and
     ``target`` a dict with ``boxes`` (N x 4 float, xyxy pixels), ``labels``
-    (N int64, 1 = lesion) and ``image_id``. With ``hflip`` a random horizontal
+    (N int64, the classes of the annotation CSV; 1 = lesion) and ``image_id``. With ``hflip`` a random horizontal
     flip is applied to the image and its boxes together.
     """
 
@@ -251,9 +251,10 @@ class DetectionSlices(Dataset):
             image = np.ascontiguousarray(image[:, ::-1])
             w = image.shape[1]
             boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+        labels = self.split.box_labels[index] if self.split.box_labels else np.ones(len(boxes), np.int64)
         target = {
             "boxes": torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-            "labels": torch.ones(len(boxes), dtype=torch.int64),
+            "labels": torch.as_tensor(labels, dtype=torch.int64).reshape(-1),
             "image_id": index,
         }
         return torch.from_numpy(np.asarray(self.window.normalize(image), np.float32)[None]), target

@@ -65,6 +65,8 @@ def prepare_data(
     device: str | None = None,
     force: bool = False,
     progress: bool = True,
+    allow_partial: bool = False,
+    hash_files: bool = False,
     **synthetic_overrides: Any,
 ) -> dict[str, CacheSplit]:
     """Build (or reuse) the cache of every split of ``manifest`` in ``run_dir/data``.
@@ -72,7 +74,22 @@ def prepare_data(
     ``synthetic_overrides`` apply to the synthetic manifest only (see
     :func:`synthetic_settings`), except ``seed``, which every kind accepts:
     it also seeds the simulated LDCT noise of detection sets (paired DICOM
-    sets have measured LDCT and ignore it)."""
+    sets have measured LDCT and ignore it).
+
+    Real data sets are refused (:class:`~ldct_nb.errors.DataError`) when files
+    are missing, a checksum differs, or the slices on disk differ from the
+    manifest's counts (:meth:`Manifest.check_counts
+    <ldct_nb.data.manifest.Manifest.check_counts>`; ``allow_partial`` accepts
+    fewer). A cached split is reused only when its inputs are unchanged (file
+    sizes and modification times, or sha256 with ``hash_files``). The whole
+    stage holds the lock of ``run_dir/data``: a second process waits."""
+    with cache.data_lock(run_dir):
+        return _prepare_locked(manifest, run_dir, splits, max_slices_per_patient, device, force, progress,
+                               allow_partial, hash_files, synthetic_overrides)
+
+
+def _prepare_locked(manifest, run_dir, splits, max_slices_per_patient, device, force, progress, allow_partial,
+                    hash_files, synthetic_overrides) -> dict[str, CacheSplit]:
     cache.clean_partial(run_dir)
     if manifest.kind == "synthetic":
         s = synthetic_settings(manifest, **synthetic_overrides)
@@ -99,19 +116,24 @@ def prepare_data(
         )
     manifest.check_available()
     manifest.verify_checksums()
-    names = splits or list(manifest.splits) or sorted({r["split"] for r in manifest.annotations()})
+    manifest.check_counts(allow_partial=allow_partial)
+    unknown = sorted(set(splits or ()) - set(manifest.splits))
+    if unknown:
+        raise ParameterError(f"splits: {unknown} are not splits of {manifest.name}; known: {list(manifest.splits)}")
+    names = splits or list(manifest.splits)
     if manifest.kind == "paired_dicom":
         return {
             split: cache.build_paired_dicom_split(
-                run_dir, manifest, split, max_slices_per_patient=max_slices_per_patient, force=force, progress=progress
+                run_dir, manifest, split, max_slices_per_patient=max_slices_per_patient, hash_files=hash_files,
+                force=force, progress=progress,
             )
             for split in names
         }
-    seed = int(synthetic_overrides.get("seed") or 0)
+    seed = synthetic_overrides.get("seed")
     return {
         split: cache.build_detection_split(
-            run_dir, manifest, split, max_slices=max_slices_per_patient, seed=seed, device=device, force=force,
-            progress=progress,
+            run_dir, manifest, split, max_slices=max_slices_per_patient, seed=0 if seed is None else seed,
+            hash_files=hash_files, device=device, force=force, progress=progress,
         )
         for split in names
     }
