@@ -54,7 +54,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ldct_nb.env import select_device
 from ldct_nb.errors import ParameterError
+from ldct_nb.validate import check_hu_image
 
 MU_WATER_PER_MM = 0.0171  # [14]: attenuation of water, 1/mm
 
@@ -377,6 +379,9 @@ def simulate_ldct(
         The reconstructed image(s) in HU, float32, same shape and array type
         (numpy or torch, on the input's device) as ``hu``.
     """
+    check_hu_image(hu, "hu")  # HU, not [0, 1]; finite; within [-1100, 4000]
+    if device is not None:
+        device = select_device(device, name="device")
     if not (isinstance(n0, (int, float)) and not isinstance(n0, bool) and math.isfinite(n0)):
         raise ParameterError(f"n0 must be a finite positive number of photons, got {n0!r}")
     return _simulate(
@@ -412,6 +417,9 @@ def simulate_pair(
     ``2 * seed`` (full dose) and ``2 * seed + 1`` (low dose). Other keywords go
     to :func:`simulate_ldct`. Returns ``(ndct_hu, ldct_hu)``.
     """
+    check_hu_image(hu, "hu")  # HU, not [0, 1]; finite; within [-1100, 4000]
+    if kwargs.get("device") is not None:
+        kwargs["device"] = select_device(kwargs["device"], name="device")
     fraction = _check_positive("dose_fraction", dose_fraction)
     if fraction > 1:
         raise ParameterError(f"dose_fraction must be in (0, 1], got {dose_fraction!r}")
