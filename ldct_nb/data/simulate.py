@@ -12,7 +12,7 @@ Pipeline (one slice, parallel beam)::
     I    = Poisson(N0 * exp(-p)) (+ Normal(0, sigma_e))      [photon counts per detector bin and view]
     I    = max(I, count_floor)                               (zero counts would give log(0))
     p~   = -log(I / N0)
-    mu~  = FBP_ramp(p~) / pixel_size_mm
+    mu~  = FBP(p~) / pixel_size_mm                           (ramp, or a windowed ramp)
     HU~  = 1000 * (mu~ / mu_water_per_mm - 1)
 
 **Units and the meaning of N0.** Lengths are in millimetres: the attenuation
@@ -36,8 +36,12 @@ rotates the sampling grid and sums along rays (ray-driven), the back-projector
 interpolates every filtered view at ``t = x cos(theta) + y sin(theta)``. The
 ramp filter is the band-limited Ram-Lak filter built in the spatial domain
 (Kak & Slaney, eq. 61), zero-padded to a power of two, which keeps the DC term
-right (no cupping, no offset). The same code runs on a GPU when ``device`` is
-a CUDA device. scikit-image's ``radon`` / ``iradon`` would give the same
+right (no cupping, no offset); ``filter_name`` multiplies it by the windows
+of scikit-image's ``iradon`` (``shepp-logan``, ``cosine``, ``hamming``,
+``hann``), optionally compressed below a cut-off. [14] uses the bare ramp, whose
+noise power spectrum peaks near half the Nyquist frequency: finer-grained noise
+than clinical body kernels (notebook 01 compares them). The same code runs on
+a GPU when ``device`` is a CUDA device. scikit-image's ``radon`` / ``iradon`` would give the same
 images; they are written by hand here because they work on one slice at a
 time with a Python loop over views and are slower (``benchmarks/simulate.py``
 measures the ratio).
@@ -61,8 +65,11 @@ from ldct_nb.validate import check_hu_image
 MU_WATER_PER_MM = 0.0171  # [14]: attenuation of water, 1/mm
 
 __all__ = [
+    "FILTER_NAMES",
     "MU_WATER_PER_MM",
     "ParallelBeam",
+    "check_filter",
+    "filter_response",
     "hu_to_mu",
     "mu_to_hu",
     "reconstruct_noise_free",
@@ -81,20 +88,75 @@ def mu_to_hu(mu: torch.Tensor | np.ndarray, mu_water_per_mm: float = MU_WATER_PE
     return 1000.0 * (mu / mu_water_per_mm - 1.0)
 
 
-@lru_cache(maxsize=8)
-def _ramp_filter(n_det: int, device: str) -> torch.Tensor:
-    """Frequency response of the spatial-domain Ram-Lak filter for ``n_det`` bins.
+FILTER_NAMES: tuple[str, ...] = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
+"""FBP filters, named as scikit-image's ``iradon(filter_name=...)``."""
 
-    Kak & Slaney (1988) eq. 61 with unit detector spacing: h(0) = 1/4,
-    h(n odd) = -1 / (pi n)^2, h(n even) = 0, zero-padded to a power of two at
-    least twice the detector length so the circular convolution does not wrap.
+
+def _filter_size(n_det: int) -> int:
+    """FFT length: a power of two at least twice the detector (as scikit-image), so the
+    circular convolution does not wrap."""
+    return max(64, 1 << int(math.ceil(math.log2(2 * n_det))))
+
+
+def check_filter(filter_name: str, filter_cutoff: float | None) -> tuple[str, float]:
+    """Validate an FBP filter choice; return ``(filter_name, cutoff)`` with the cut-off
+    as a fraction of the Nyquist frequency (1.0 when ``filter_cutoff`` is None)."""
+    if not isinstance(filter_name, str) or filter_name not in FILTER_NAMES:
+        raise ParameterError(f"filter_name must be one of {', '.join(FILTER_NAMES)} "
+                             f"(scikit-image's iradon names), got {filter_name!r}")
+    if filter_cutoff is None:
+        return filter_name, 1.0
+    if (isinstance(filter_cutoff, bool) or not isinstance(filter_cutoff, (int, float))
+            or not math.isfinite(filter_cutoff) or not 0 < filter_cutoff <= 1):
+        raise ParameterError(f"filter_cutoff must be None or a fraction of the Nyquist frequency "
+                             f"in (0, 1], got {filter_cutoff!r}")
+    return filter_name, float(filter_cutoff)
+
+
+def filter_response(n_det: int, filter_name: str = "ramp", filter_cutoff: float | None = None):
+    """Frequency response of the FBP filter for ``n_det`` detector bins.
+
+    The ramp is the band-limited Ram-Lak filter built in the spatial domain
+    (Kak & Slaney 1988, eq. 61, unit bin spacing): h(0) = 1/4,
+    h(n odd) = -1 / (pi n)^2, h(n even) = 0, zero-padded to :func:`_filter_size`.
+    The other filters multiply it by a window of the frequency u in cycles per
+    bin (Nyquist u = 1/2), as scikit-image's ``iradon`` does: ``shepp-logan``
+    sinc(u) = sin(pi u) / (pi u), ``cosine`` cos(pi u), ``hamming``
+    0.54 + 0.46 cos(2 pi u), ``hann`` (0.5 + 0.5 cos(2 pi u)). A cut-off ``c``
+    (fraction of Nyquist) compresses the window onto [0, c / 2] (the window is
+    evaluated at u / c) and zeroes the response above it, as the frequency
+    scaling of MATLAB's ``iradon``.
+
+    Returns:
+        ``(u, response)``: numpy arrays of length ``size // 2 + 1`` (rfft bins),
+        ``u`` in cycles per detector bin.
     """
-    size = max(64, 1 << int(math.ceil(math.log2(2 * n_det))))
+    filter_name, cutoff = check_filter(filter_name, filter_cutoff)
+    size = _filter_size(n_det)
     n = np.concatenate([np.arange(1, size // 2 + 1, 2), np.arange(size // 2 - 1, 0, -2)])
     h = np.zeros(size)
     h[0] = 0.25
     h[1::2] = -1.0 / (np.pi * n) ** 2
     response = np.real(np.fft.rfft(h))
+    u = np.fft.rfftfreq(size)
+    x = u / cutoff  # window argument (cycles per bin, stretched by the cut-off)
+    if filter_name == "shepp-logan":
+        window = np.sinc(x)
+    elif filter_name == "cosine":
+        window = np.cos(np.pi * x)
+    elif filter_name == "hamming":
+        window = 0.54 + 0.46 * np.cos(2 * np.pi * x)
+    elif filter_name == "hann":
+        window = 0.5 + 0.5 * np.cos(2 * np.pi * x)
+    else:
+        window = np.ones_like(u)
+    window[x > 0.5 + 1e-12] = 0.0
+    return u, response * window
+
+
+@lru_cache(maxsize=16)
+def _filter_tensor(n_det: int, filter_name: str, cutoff: float, device: str) -> torch.Tensor:
+    _, response = filter_response(n_det, filter_name, cutoff)
     return torch.as_tensor(response, dtype=torch.float32, device=device)
 
 
@@ -173,21 +235,25 @@ class ParallelBeam:
             image += vals.sum(dim=0).view(b, -1)
         return image.view(b, self.height, self.width)
 
-    def filter(self, sinogram: torch.Tensor) -> torch.Tensor:
-        """Apply the Ram-Lak ramp filter along the detector axis."""
-        response = _ramp_filter(self.n_det, str(sinogram.device))
+    def filter(self, sinogram: torch.Tensor, filter_name: str = "ramp",
+               filter_cutoff: float | None = None) -> torch.Tensor:
+        """Apply the FBP filter (:func:`filter_response`) along the detector axis."""
+        filter_name, cutoff = check_filter(filter_name, filter_cutoff)
+        response = _filter_tensor(self.n_det, filter_name, cutoff, str(sinogram.device))
         size = 2 * (response.shape[0] - 1)
         spectrum = torch.fft.rfft(sinogram, n=size, dim=-1) * response
         return torch.fft.irfft(spectrum, n=size, dim=-1)[..., : self.n_det]
 
-    def fbp(self, sinogram: torch.Tensor) -> torch.Tensor:
-        """Filtered back-projection (pixel units in, per-pixel attenuation out)."""
+    def fbp(self, sinogram: torch.Tensor, filter_name: str = "ramp",
+            filter_cutoff: float | None = None) -> torch.Tensor:
+        """Filtered back-projection (pixel units in, per-pixel attenuation out) with the
+        filter ``filter_name`` (one of :data:`FILTER_NAMES`) and optional cut-off."""
         if sinogram.ndim != 3 or sinogram.shape[1:] != (self.n_views, self.n_det):
             raise ParameterError(
                 f"ParallelBeam.fbp: sinogram must be B x {self.n_views} x {self.n_det}, "
                 f"got {tuple(sinogram.shape)}"
             )
-        image = self.backproject(self.filter(sinogram)) * (math.pi / self.n_views)
+        image = self.backproject(self.filter(sinogram, filter_name, filter_cutoff)) * (math.pi / self.n_views)
         if self.circle:  # outside the scanned disc nothing was measured: zero attenuation (air)
             image = image * _inscribed_disc(self, str(image.device))
         return image
@@ -330,10 +396,13 @@ def _noisy_fbp(
     mu_water_per_mm: float,
     electronic_noise_std: float,
     count_floor: float,
+    filter_name: str = "ramp",
+    filter_cutoff: float | None = None,
 ) -> torch.Tensor:
     """Poisson (+ Gaussian) counts at ``n0``, log, FBP, back to HU (B x H x W)."""
     if n0 == math.inf:  # noise-free reconstruction
-        return mu_to_hu(geom.fbp(line_integrals.float()) / pixel_size_mm, mu_water_per_mm)
+        return mu_to_hu(geom.fbp(line_integrals.float(), filter_name, filter_cutoff) / pixel_size_mm,
+                        mu_water_per_mm)
     expected = n0 * torch.exp(-line_integrals)
     counts = torch.empty_like(expected)
     for i, gen in enumerate(gens):
@@ -342,7 +411,7 @@ def _noisy_fbp(
             noise = torch.randn(expected[i].shape, generator=gen, dtype=expected.dtype, device=expected.device)
             counts[i] += electronic_noise_std * noise
     noisy = (-torch.log(counts.clamp_min(count_floor) / n0)).float()
-    return mu_to_hu(geom.fbp(noisy) / pixel_size_mm, mu_water_per_mm)
+    return mu_to_hu(geom.fbp(noisy, filter_name, filter_cutoff) / pixel_size_mm, mu_water_per_mm)
 
 
 def simulate_ldct(
@@ -356,6 +425,8 @@ def simulate_ldct(
     electronic_noise_std: float = 0.0,
     count_floor: float = 1.0,
     circle: bool = False,
+    filter_name: str = "ramp",
+    filter_cutoff: float | None = None,
     device: str | torch.device | None = None,
 ):
     """Simulate a CT acquisition of ``hu`` at ``n0`` incident photons and reconstruct it.
@@ -373,6 +444,11 @@ def simulate_ldct(
             the counts (Zeng et al. 2015); 0 disables it.
         count_floor: counts below this are set to it before the log (> 0).
         circle: project only the inscribed disc (see :class:`ParallelBeam`).
+        filter_name: FBP filter, one of :data:`FILTER_NAMES` (scikit-image's
+            ``iradon`` names); ``"ramp"`` is [14]'s. The smoother windows shift
+            the noise power spectrum to lower frequencies (clinical kernels).
+        filter_cutoff: optional cut-off as a fraction of the Nyquist frequency
+            in (0, 1] (see :func:`filter_response`); None means 1.
         device: torch device for the computation (default: the input's).
 
     Returns:
@@ -386,7 +462,8 @@ def simulate_ldct(
         raise ParameterError(f"n0 must be a finite positive number of photons, got {n0!r}")
     return _simulate(
         hu, [n0], [seed], pixel_size_mm=pixel_size_mm, mu_water_per_mm=mu_water_per_mm, n_views=n_views,
-        electronic_noise_std=electronic_noise_std, count_floor=count_floor, circle=circle, device=device,
+        electronic_noise_std=electronic_noise_std, count_floor=count_floor, circle=circle,
+        filter_name=filter_name, filter_cutoff=filter_cutoff, device=device,
     )[0]
 
 
@@ -448,10 +525,13 @@ def _simulate(
     electronic_noise_std: float = 0.0,
     count_floor: float = 1.0,
     circle: bool = False,
+    filter_name: str = "ramp",
+    filter_cutoff: float | None = None,
     device: str | torch.device | None = None,
 ) -> list:
     """Project once, then reconstruct at each dose in ``n0s`` with its seed."""
     image, was_2d, was_numpy = _as_batch(hu, "hu")
+    filter_name, cutoff = check_filter(filter_name, filter_cutoff)
     n0s = [n0 if n0 == math.inf else _check_positive("n0", n0) for n0 in n0s]
     _check_options(pixel_size_mm, mu_water_per_mm, electronic_noise_std, count_floor)
     b, h, w = image.shape
@@ -461,7 +541,8 @@ def _simulate(
     geom = ParallelBeam(h, w, n_views, circle)
     gens = [_generators(seed, b, dev) for seed in seeds]
     options = dict(pixel_size_mm=float(pixel_size_mm), mu_water_per_mm=float(mu_water_per_mm),
-                   electronic_noise_std=float(electronic_noise_std), count_floor=float(count_floor))
+                   electronic_noise_std=float(electronic_noise_std), count_floor=float(count_floor),
+                   filter_name=filter_name, filter_cutoff=cutoff)
     outputs = []
     with torch.no_grad():
         p = _line_integrals(image, geom, options["pixel_size_mm"], options["mu_water_per_mm"], dev)
