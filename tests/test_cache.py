@@ -858,3 +858,10 @@ def test_detection_padding_reaches_the_simulation_as_air(pe_ct, tmp_path, monkey
     assert seen and min(seen) >= -1024.0  # never the padding's -3024 HU
     assert (np.asarray(sp.ndct[0])[:3] == -1000.0).all()
     assert sp.meta["slices"][0]["padding_pixels"] == 3 * SIZE
+
+
+def test_synthetic_bad_image_size_is_refused_before_any_array_is_made(tmp_path):
+    for bad in (-1, 0, 32.5, "32"):  # formerly -1 reached numpy ("negative dimensions are not allowed")
+        with pytest.raises(ParameterError, match="image_size must be an int >= 1"):
+            _synthetic(tmp_path, image_size=bad)
+    assert _tmp_folders(tmp_path) == []

@@ -329,3 +329,23 @@ def test_detection_bad_source(make_cache):
         DetectionSlices(split, source="phantom")
     with pytest.raises(IndexError):
         DetectionSlices(split)[3]
+
+
+def test_datasets_default_to_the_window_the_cache_was_built_with(tmp_path):
+    # Formerly ASCON's [-1000, 2000] HU was used whatever the manifest's hu_window said.
+    from ldct_nb.data.cache import SplitWriter, open_split
+
+    nd = np.full((1, 8, 8), 976.0, np.float32)
+    with SplitWriter(tmp_path, "train", {"dataset": "t", "hu_window": [-1024.0, 2976.0]}) as w:
+        w.array("ndct", nd.shape, np.float32)[:] = nd
+        w.array("ldct", nd.shape, np.float32)[:] = nd
+        w.add_slice(np.zeros((0, 4)), id="s0", patient="p")
+    split = open_split(tmp_path, "train")
+    item = PairedSlices(split)[0]
+    np.testing.assert_allclose(item["ndct"].numpy(), 0.5)  # (976 + 1024) / (2976 + 1024) by hand
+    assert PairedSlices(split, window=HUWindow())[0]["ndct"][0, 0, 0].item() == pytest.approx(1976 / 3000)
+    with pytest.raises(ParameterError, match="window must be an HUWindow"):
+        PairedSlices(split, window=(-1000, 2000))
+    for bad in (-1, 1.5, "0"):
+        with pytest.raises(ParameterError, match="seed must be an int >= 0"):
+            PairedSlices(split, seed=bad)

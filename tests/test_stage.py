@@ -52,6 +52,25 @@ def test_settings_refuse_unknown_key(synthetic):
     assert "image_size" in str(err.value)  # lists the known settings
 
 
+@pytest.mark.parametrize("override, needle", [
+    (dict(image_size=32.5), r"image_size must be an int >= 1, got float 32\.5"),  # formerly int(32.5) = 32 silently
+    (dict(image_size="64"), r"image_size must be an int >= 1, got str '64'"),
+    (dict(seed=-1), r"seed must be an int >= 0, got -1"),  # formerly accepted
+    (dict(seed=1.5), r"seed must be an int >= 0, got float 1\.5"),
+    (dict(counts={"train": 1.5}), r"counts\['train'\] must be an int >= 1, got float 1\.5"),
+    (dict(counts={"train": 0}), r"counts\['train'\] must be an int >= 1, got 0"),
+])
+def test_settings_refuse_sizes_counts_and_seeds_that_are_not_ints(synthetic, override, needle):
+    with pytest.raises(ParameterError, match=needle):
+        synthetic_settings(synthetic, **override)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "2"])
+def test_prepare_refuses_a_bad_max_slices_per_patient(synthetic, tmp_path, bad):
+    with pytest.raises(ParameterError, match="max_slices_per_patient must be an int >= 0"):
+        prepare_data(synthetic, tmp_path, max_slices_per_patient=bad, **TINY)
+
+
 def test_settings_refuse_split_without_seed(synthetic):
     with pytest.raises(ParameterError, match=r"\['extra'\]"):
         synthetic_settings(synthetic, counts={"train": 1, "extra": 1})

@@ -541,6 +541,8 @@ def build_synthetic_split(
 
     if isinstance(n_slices, bool) or not isinstance(n_slices, int) or n_slices < 1:
         raise ParameterError(f"n_slices for split {split!r} must be an int >= 1, got {n_slices!r}")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ParameterError(f"image_size must be an int >= 1, got {image_size!r}")
     params = dict(
         dataset=dataset, split=split, n_slices=n_slices, image_size=image_size, base_seed=base_seed, kind=kind,
         fov_mm=fov_mm, n0_full=n0_full, dose_fraction=dose_fraction, n_views=n_views,

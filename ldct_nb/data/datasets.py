@@ -1,7 +1,8 @@
 """Torch datasets over the array cache: paired slices, paired patches, detection slices.
 
 Intensities are normalised with an explicit HU window (ASCON: [-1000, 2000] HU
--> [0, 1], section 3.1) by :class:`HUWindow`, whose inverse is exact. Paired
+-> [0, 1], section 3.1) by :class:`HUWindow`, whose inverse is exact; by
+default the window the cache was built with (the manifest's ``hu_window``). Paired
 augmentation applies the *same* flip / rot90 to the LDCT input, the NDCT
 target and the tissue labels, so pairs stay aligned.
 """
@@ -81,6 +82,17 @@ def _check_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def _window(split: CacheSplit, window: HUWindow | None) -> HUWindow:
+    """The given window, or by default the HU window the cache was built with (its
+    manifest's ``hu_window``), so a data set with another window is not normalised
+    with ASCON's silently."""
+    if window is None:
+        return HUWindow(*split.hu_window)
+    if not isinstance(window, HUWindow):
+        raise ParameterError(f"window must be an HUWindow or None (the cache's window), got {window!r}")
+    return window
+
+
 class PairedSlices(Dataset):
     """Whole LDCT / NDCT slices: items are dicts with ``ldct`` and ``ndct``
     (1 x H x W float tensors on the window's [0, 1] scale), ``index`` and,
@@ -90,12 +102,13 @@ class PairedSlices(Dataset):
         self,
         split: CacheSplit,
         *,
-        window: HUWindow = HUWindow(),
+        window: HUWindow | None = None,
         augment: bool = False,
         with_labels: bool = False,
         seed: int = 0,
     ) -> None:
-        self.split, self.window, self.augment, self.seed = split, window, augment, seed
+        self.split, self.window, self.augment = split, _window(split, window), augment
+        self.seed = _check_int("seed", seed, 0)
         if with_labels and split.labels is None:
             raise ParameterError(f"with_labels=True but the cache {split.path} has no tissue labels")
         self.with_labels = with_labels
@@ -146,7 +159,7 @@ class PairedPatches(Dataset):
         *,
         patch_size: int,
         patches_per_slice: int = 1,
-        window: HUWindow = HUWindow(),
+        window: HUWindow | None = None,
         augment: bool = True,
         air_hu: float = -850.0,
         max_air_fraction: float = 0.5,
@@ -160,10 +173,10 @@ class PairedPatches(Dataset):
         self.patches_per_slice = _check_int("patches_per_slice", patches_per_slice)
         if not 0.0 <= float(max_air_fraction) <= 1.0:
             raise ParameterError(f"max_air_fraction must be in [0, 1], got {max_air_fraction!r}")
-        self.split, self.window, self.augment = split, window, augment
+        self.split, self.window, self.augment = split, _window(split, window), augment
         self.air_hu, self.max_air_fraction = float(air_hu), float(max_air_fraction)
         self.max_tries = _check_int("max_tries", max_tries)
-        self.seed, self._epoch = seed, 0
+        self.seed, self._epoch = _check_int("seed", seed, 0), 0
 
     def set_epoch(self, epoch: int) -> None:
         self._epoch = int(epoch)
@@ -226,13 +239,14 @@ class DetectionSlices(Dataset):
         split: CacheSplit,
         *,
         source: str = "ndct",
-        window: HUWindow = HUWindow(),
+        window: HUWindow | None = None,
         hflip: bool = False,
         seed: int = 0,
     ) -> None:
         if source not in ("ndct", "ldct"):
             raise ParameterError(f"source must be 'ndct' or 'ldct', got {source!r}")
-        self.split, self.source, self.window, self.hflip, self.seed = split, source, window, hflip, seed
+        self.split, self.source, self.window, self.hflip = split, source, _window(split, window), hflip
+        self.seed = _check_int("seed", seed, 0)
         self._epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -15,6 +15,7 @@ from ldct_nb.data import cache
 from ldct_nb.data.cache import CacheSplit
 from ldct_nb.data.manifest import Manifest
 from ldct_nb.errors import ParameterError
+from ldct_nb.validate import check_int
 
 
 def synthetic_settings(manifest: Manifest, **overrides: Any) -> dict[str, Any]:
@@ -41,6 +42,13 @@ def synthetic_settings(manifest: Manifest, **overrides: Any) -> dict[str, Any]:
             raise ParameterError(f"unknown synthetic setting {key!r}; known: {sorted(settings)}")
         if value is not None:
             settings[key] = dict(value) if isinstance(value, dict) else value
+    # sizes, counts and seeds must be ints: 64.5 or "64" must not become 64 silently
+    settings["image_size"] = check_int(settings["image_size"], "image_size")
+    settings["seed"] = check_int(settings["seed"], "seed", minimum=0)
+    if not isinstance(settings["counts"], dict) or not settings["counts"]:
+        raise ParameterError(f"counts must map split names to numbers of phantoms, got {settings['counts']!r}")
+    for split, n in settings["counts"].items():
+        settings["counts"][split] = check_int(n, f"counts[{split!r}]")
     unknown = set(settings["counts"]) - set(settings["split_seeds"])
     if unknown:
         raise ParameterError(f"counts names split(s) {sorted(unknown)} that the manifest has no seed for")
@@ -83,6 +91,7 @@ def prepare_data(
     fewer). A cached split is reused only when its inputs are unchanged (file
     sizes and modification times, or sha256 with ``hash_files``). The whole
     stage holds the lock of ``run_dir/data``: a second process waits."""
+    check_int(max_slices_per_patient, "max_slices_per_patient", minimum=0)
     with cache.data_lock(run_dir):
         return _prepare_locked(manifest, run_dir, splits, max_slices_per_patient, device, force, progress,
                                allow_partial, hash_files, synthetic_overrides)
