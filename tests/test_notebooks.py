@@ -126,11 +126,15 @@ def test_notebook_01_converts_a_miniature_mayo2016_layout(tmp_path, monkeypatch)
         write_ct_series(tmp_path / "data" / pid / "full_1mm", full, patient_id=pid, seed=1)
         write_ct_series(tmp_path / "data" / pid / "quarter_1mm", quarter, patient_id=pid, seed=2)
         truth[pid] = (full, quarter)
+    # The shipped manifest with the miniature's slice counts (the data stage checks them).
+    manifest = yaml.safe_load((REPO_ROOT / "data_manifests" / "mayo2016.yaml").read_text(encoding="utf-8"))
+    manifest["expected_counts"] = {split: 2 * len(p) for split, p in MAYO2016_PATIENTS.items()}
+    (tmp_path / "mayo2016.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
     profile = tmp_path / "mini_mayo2016.yaml"
     profile.write_text(yaml.safe_dump({
         "description": "miniature Mayo-2016 layout",
         "common": {"seed": 0, "device": "cpu"},
-        "notebooks": {"01_data": {"manifest": "mayo2016", "data_root": "", "image_size": 32,
+        "notebooks": {"01_data": {"manifest": str(tmp_path / "mayo2016.yaml"), "data_root": "", "image_size": 32,
                                    "noise_image_size": 32, "noise_doses": 2}},
     }))
     monkeypatch.setenv("LDCT_MAYO2016_ROOT", str(tmp_path / "data"))
@@ -141,6 +145,6 @@ def test_notebook_01_converts_a_miniature_mayo2016_layout(tmp_path, monkeypatch)
         assert len(cached) == 2 * len(patients)
         assert cached.meta["dataset"] == "mayo2016"
         expected_nd = np.concatenate([truth[p][0] for p in patients])
-        expected_ld = np.concatenate([truth[p][1] for p in patients])
+        expected_ld = np.maximum(np.concatenate([truth[p][1] for p in patients]), -1024.0)  # the reader clamps
         np.testing.assert_allclose(cached.ndct, expected_nd)
         np.testing.assert_allclose(cached.ldct, expected_ld)
