@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ldct_nb.data.phantom import TISSUE_HU_RANGES, TISSUES, Phantom, make_phantom
+from ldct_nb.data.phantom import LESION_KINDS, TEXTURE, TISSUE_HU_RANGES, TISSUES, Phantom, make_phantom
 from ldct_nb.errors import ParameterError
 
 SEEDS = (0, 1, 2, 7, 11)
@@ -220,24 +220,49 @@ def _components(p: Phantom) -> list[tuple[slice, slice]]:
     return [sl for sl in ndimage.find_objects(lab)]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("size", [64, 256])
-def test_boxes_are_tight_boxes_of_lesion_components(kind: str, size: int) -> None:
+ALL_LESION_KINDS = [(kind, lk) for kind, kinds in LESION_KINDS.items() for lk in kinds]
+
+
+@pytest.mark.parametrize("kind, lesion_kind", ALL_LESION_KINDS)
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_boxes_and_lesion_labels_agree(kind: str, lesion_kind: str, size: int) -> None:
+    """The box / label rule: every pixel labelled lesion belongs to a lesion with a box,
+    every box is the tight box of its lesion, and every lesion is big enough to box
+    (>= 4 pixels, box >= 2 x 2). Checked on the label map alone too: each 8-connected
+    lesion component lies in exactly one box and each box holds a component."""
     for seed in SEEDS:
-        p = make_phantom(size, seed, kind)
-        lab, _ = ndimage.label(p.mask("lesion"), structure=EIGHT)
-        expected = set()
-        for k, (rows, cols) in enumerate(ndimage.find_objects(lab), start=1):
-            if (lab == k).sum() >= 4:
-                expected.add((cols.start, rows.start, cols.stop, rows.stop))
-        got = {tuple(int(v) for v in box) for box in p.boxes}
-        assert got == expected, (kind, size, seed)
-        assert len(got) == len(p.boxes)
-        for x1, y1, x2, y2 in p.boxes:
+        p = make_phantom(size, seed, kind, lesion_kind=lesion_kind)
+        lesion = p.mask("lesion")
+        np.testing.assert_array_equal(p.lesion_map > 0, lesion)
+        assert len(p.lesion_hosts) == len(p.boxes) == int(p.lesion_map.max())
+        for k, (x1, y1, x2, y2) in enumerate(p.boxes.astype(int), start=1):
+            rows, cols = np.nonzero(p.lesion_map == k)
+            assert rows.size >= 4 and x2 - x1 >= 2 and y2 - y1 >= 2, (seed, k)
+            assert (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1) == (x1, y1, x2, y2)
             assert 0 <= x1 < x2 <= size and 0 <= y1 < y2 <= size
-            # exclusive edge: the last row/column of the box holds lesion pixels
-            m = p.mask("lesion")
-            assert m[int(y1) : int(y2), int(x2) - 1].any() and m[int(y2) - 1, int(x1) : int(x2)].any()
+        lab, n = ndimage.label(lesion, structure=EIGHT)
+        owners = []
+        for comp in range(1, n + 1):
+            rows, cols = np.nonzero(lab == comp)
+            inside = [b for b, (x1, y1, x2, y2) in enumerate(p.boxes)
+                      if x1 <= cols.min() and cols.max() < x2 and y1 <= rows.min() and rows.max() < y2]
+            assert len(inside) >= 1, (kind, lesion_kind, size, seed, comp)
+            owners.append(int(p.lesion_map[rows[0], cols[0]]))
+        assert set(owners) == set(range(1, len(p.boxes) + 1))
+
+
+def test_lesions_too_small_to_box_leave_no_trace() -> None:
+    """Lesions below the box rule are not drawn at all: with every texture off, the
+    lung interior is perfectly flat at 64 px even where 512 px shows small nodules."""
+    flat = {tissue: (1.0, 0.0) for tissue in TEXTURE}
+    dropped = 0
+    for seed in SEEDS:
+        coarse = make_phantom(64, seed, "chest", lesion_kind="nodule", n_lesions=6, texture=flat)
+        fine = make_phantom(512, seed, "chest", lesion_kind="nodule", n_lesions=6, texture=flat)
+        dropped += len(fine.boxes) - len(coarse.boxes)
+        lung = _interior(_interior(coarse.mask("lung")))
+        assert float(np.ptp(coarse.hu[lung])) < 1e-3, seed
+    assert dropped > 0  # the test saw lesions that only the fine grid can box
 
 
 def test_n_lesions_controls_count() -> None:
@@ -273,6 +298,8 @@ def test_chest_nodules_inside_lungs(phantoms: dict) -> None:
 
 
 def test_lesion_sizes(phantoms: dict) -> None:
+    """Metastases 10-40 mm, nodules 3-30 mm (LESION_KINDS), measured as the box extent."""
+    nodule_sizes = []
     for seed in SEEDS:
         abd, chest = phantoms[("abdomen", seed)], phantoms[("chest", seed)]
         for sl in _components(abd):
@@ -280,7 +307,84 @@ def test_lesion_sizes(phantoms: dict) -> None:
             assert 9.0 <= extent <= 42.0, (seed, extent)
         for sl in _components(chest):
             extent = max(s.stop - s.start for s in sl) * chest.pixel_size_mm
-            assert extent <= 10.0 + 2 * chest.pixel_size_mm, (seed, extent)
+            assert extent <= 30.0 + 2 * chest.pixel_size_mm, (seed, extent)
+            nodule_sizes.append(extent)
+    assert min(nodule_sizes) < 10.0 < max(nodule_sizes)  # small and large nodules both occur
+
+
+def test_abdominal_masses_size_and_contrast() -> None:
+    """lesion_kind='mass': liver masses of 15-60 mm with |contrast| 10-40 HU (issue 10)."""
+    extents, contrasts = [], []
+    for seed in range(6):
+        p = make_phantom(256, seed, "abdomen", lesion_kind="mass", texture={"liver": (4.0, 0.0), "lesion": (3.0, 0.0)})
+        liver = p.mask("liver")
+        for k in range(1, len(p.boxes) + 1):
+            comp = p.lesion_map == k
+            rows, cols = np.nonzero(comp)
+            extents.append(max(np.ptp(rows), np.ptp(cols)) * p.pixel_size_mm + p.pixel_size_mm)
+            ring = ndimage.binary_dilation(comp, EIGHT, iterations=4) & ~ndimage.binary_dilation(comp, EIGHT)
+            ring &= _interior(liver)
+            contrasts.append(float(p.hu[_interior(comp)].mean() - p.hu[ring].mean()))
+    assert len(extents) >= 6
+    assert all(13.0 <= e <= 62.0 for e in extents), extents
+    assert all(8.0 <= abs(c) <= 42.0 for c in contrasts), contrasts
+
+
+def test_emboli_are_filling_defects_in_enhanced_arteries() -> None:
+    """lesion_kind='embolism': the clot (20-60 HU) sits in a pulmonary artery enhanced to
+    160-330 HU; it is darker than the lumen around it, which it touches."""
+    n = 0
+    for seed in SEEDS:
+        p = make_phantom(512, seed, "chest", lesion_kind="embolism", n_lesions=4)
+        assert set(p.lesion_hosts) <= {"vessel"}
+        vessel = p.mask("vessel")
+        for k in range(1, len(p.boxes) + 1):
+            clot = p.lesion_map == k
+            ring = ndimage.binary_dilation(clot, EIGHT) & ~clot
+            lumen = ring & vessel
+            assert lumen.any() and not (p.labels[ring] == 0).any(), (seed, k)
+            if lumen.sum() >= 3:
+                assert np.median(p.hu[clot]) < np.median(p.hu[lumen]) - 60.0, (seed, k)
+            n += 1
+    assert n >= 5
+    chest = make_phantom(256, 0, "chest")
+    assert float(chest.hu[_interior(chest.mask("vessel"))].max()) > 200.0  # enhanced arteries exist
+
+
+def test_nodules_are_solid_or_ground_glass() -> None:
+    means = []
+    for seed in range(12):
+        p = make_phantom(256, seed, "chest", lesion_kind="nodule")
+        for k in range(1, len(p.boxes) + 1):
+            core = _interior(p.lesion_map == k)
+            if core.sum() >= 3:
+                means.append(float(p.hu[core].mean()))
+    assert any(m > -150 for m in means) and any(-760 < m < -350 for m in means), means
+
+
+def test_mixed_has_both_kinds() -> None:
+    hosts = set()
+    for seed in range(8):
+        hosts |= set(make_phantom(256, seed, "chest", lesion_kind="mixed", n_lesions=4).lesion_hosts)
+    assert hosts == {"vessel", "lung"}
+
+
+def test_texture_parameters() -> None:
+    """Amplitude 0 flattens a tissue; a longer correlation length raises the correlation
+    of neighbouring pixels; the amplitude sets the standard deviation."""
+    flat = make_phantom(256, 1, texture={"liver": (4.0, 0.0)})
+    core = _interior(_interior(flat.mask("liver")))
+    assert float(flat.hu[core].std()) < 0.5
+
+    def lag1(p: Phantom) -> tuple[float, float]:
+        core = _interior(_interior(p.mask("liver")))
+        pairs = core[:, :-3] & core[:, 3:]
+        return float(np.corrcoef(p.hu[:, :-3][pairs], p.hu[:, 3:][pairs])[0, 1]), float(p.hu[core].std())
+
+    short, s_std = lag1(make_phantom(256, 1, texture={"liver": (1.5, 10.0)}))
+    long, l_std = lag1(make_phantom(256, 1, texture={"liver": (8.0, 10.0)}))
+    assert long > short + 0.2
+    assert 6.0 < s_std < 14.0 and 6.0 < l_std < 14.0
 
 
 def test_liver_lesion_contrast() -> None:
@@ -340,6 +444,14 @@ def test_boxes_scale_with_resolution() -> None:
         (dict(size=64, seed=0, fov_mm=float("nan")), "fov_mm"),
         (dict(size=64, seed=0, n_lesions=-1), "n_lesions"),
         (dict(size=64, seed=0, n_lesions=1000), "n_lesions"),
+        (dict(size=64, seed=0, lesion_kind="embolism"), "lesion_kind.*metastasis"),
+        (dict(size=64, seed=0, kind="chest", lesion_kind="metastasis"), "lesion_kind.*embolism"),
+        (dict(size=64, seed=0, lesion_kind=3), "lesion_kind"),
+        (dict(size=64, seed=0, texture={"brain": (1.0, 1.0)}), "texture.*brain"),
+        (dict(size=64, seed=0, texture={"liver": (0.0, 1.0)}), "texture"),
+        (dict(size=64, seed=0, texture={"liver": (1.0, -1.0)}), "texture"),
+        (dict(size=64, seed=0, texture={"liver": 4.0}), "texture"),
+        (dict(size=64, seed=0, texture=[("liver", (1.0, 1.0))]), "texture"),
     ],
 )
 def test_bad_input(kwargs: dict, name: str) -> None:

@@ -25,23 +25,23 @@ Model
   (the projectors assume a body that never touches the border).  Pixels outside
   the body are exactly -1000 HU and labelled ``"air"``.
 * **Texture.** Organs are not piecewise constant: each tissue gets its own
-  zero-mean, Gaussian-filtered white-noise field (correlation length 1.5-5 mm,
-  amplitude 3-15 HU standard deviation, see ``_TEXTURE``) generated on a
-  millimetre grid from the seeded generator and sampled bilinearly at pixel
-  centres, so it is resolution consistent.
+  zero-mean, Gaussian-filtered white-noise field whose correlation length (mm)
+  and amplitude (HU standard deviation) are parameters (:data:`TEXTURE`,
+  ``make_phantom(texture=...)``), generated on a millimetre grid from the
+  seeded generator and sampled bilinearly at pixel centres, so it is resolution
+  consistent.
 * **Partial volume.** The HU image (not the labels, which stay hard) is blurred
   with a Gaussian of 0.5 pixel inside the body; HU is clipped below at -1000.
-* **Lesions.** Abdomen: ``n_lesions`` (default 1-3) round-ish liver lesions of
-  10-40 mm diameter (shrunk, never below 10 mm, where the liver has no room),
-  placed entirely inside liver parenchyma (at least 2.5 mm from any other
-  tissue, liver vessels included), with contrast 16-55 HU relative to the
-  liver's base HU, hypodense with probability 0.75 (as most metastases are in the
-  portal-venous phase), hyperdense otherwise.  Chest: ``n_lesions`` (default 1-4)
-  solid nodules of 4-10 mm diameter, 30-80 HU, entirely inside lung parenchyma.
-  Lesions never touch each other.  If the organ has no room left, fewer lesions
-  are placed.  ``Phantom.boxes`` holds one xyxy box per lesion with at least
-  ``_MIN_BOX_PIXELS`` visible pixels at the requested size (smaller ones keep their
-  ``"lesion"`` label but get no box).
+* **Lesions.** ``lesion_kind`` chooses them (:data:`LESION_KINDS` lists sizes,
+  contrasts and HU): liver metastases (abdomen default) or masses; lung nodules
+  (chest default, solid or ground-glass), emboli in enhanced pulmonary
+  arteries, a mix of both, or lung masses. ``n_lesions`` (default 1-3 in the
+  abdomen, 1-4 in the chest) are placed inside their host (at least 2.5 mm from
+  any other tissue for organ lesions; emboli inside distinct arteries of at
+  least 5 mm) and never touch each other; a lesion that does not fit is shrunk
+  down to its kind's minimum size or left out. ``Phantom.boxes`` holds one xyxy
+  box per lesion, ``Phantom.lesion_map`` its pixels; lesions too small to box
+  at the requested size are not drawn (see :func:`make_phantom`).
 
 Contrast phase and HU sources
 -----------------------------
@@ -66,8 +66,12 @@ the generator draws each tissue's base HU well inside its range.
   3:112-116, 2013.
 * ``heart`` (myocardium ~100 HU plus blood pool at vessel HU), ``soft_tissue``
   (bowel loops with content and wall, stomach, oesophagus, thecal sac: 20..80 HU)
-  and ``lesion`` (liver lesions at liver +/- 15..55 HU; solid lung nodules at
-  soft-tissue HU) are modelling choices derived from the values above.
+  and ``lesion`` (liver lesions at liver +/- 10..55 HU; solid nodules and masses at
+  soft-tissue HU; ground-glass nodules at -700..-400 HU; emboli at 20..60 HU) are
+  modelling choices derived from the values above.
+* The chest's pulmonary arteries are enhanced as in CT pulmonary angiography
+  (160..330 HU per seed; the veins 155..185 HU), the phase in which pulmonary
+  embolism is diagnosed (a non-enhancing filling defect of 20..60 HU).
 """
 from __future__ import annotations
 
@@ -80,7 +84,7 @@ from scipy import ndimage
 
 from ldct_nb.errors import ParameterError
 
-__all__ = ["KINDS", "TISSUES", "TISSUE_HU_RANGES", "Phantom", "make_phantom"]
+__all__ = ["KINDS", "LESION_KINDS", "TEXTURE", "TISSUES", "TISSUE_HU_RANGES", "Phantom", "make_phantom"]
 
 TISSUES: tuple[str, ...] = (
     "air",
@@ -109,30 +113,55 @@ TISSUE_HU_RANGES: dict[str, tuple[float, float]] = {
     "liver": (80.0, 120.0),
     "spleen": (90.0, 130.0),
     "kidney": (100.0, 200.0),
-    "vessel": (150.0, 300.0),
+    "vessel": (150.0, 340.0),
     "bone": (150.0, 1500.0),
     "bowel_gas": (-1000.0, -900.0),
     "lung": (-900.0, -700.0),
     "heart": (100.0, 200.0),
     "soft_tissue": (20.0, 80.0),
-    "lesion": (20.0, 180.0),
+    "lesion": (-710.0, 180.0),
 }
 """Typical HU range of each tissue in the portal-venous phase (sources: module docstring)."""
 
 KINDS: tuple[str, ...] = ("abdomen", "chest")
 """Anatomical regions :func:`make_phantom` can draw."""
 
+LESION_KINDS: dict[str, tuple[str, ...]] = {
+    "abdomen": ("metastasis", "mass"),
+    "chest": ("nodule", "embolism", "mixed", "mass"),
+}
+"""Lesion kinds :func:`make_phantom` can draw per anatomy (the first is the default):
+
+* ``metastasis`` (abdomen): liver lesions of 10-40 mm, |contrast| 16-55 HU
+  against the liver, hypodense with probability 0.75 (Mayo-2016-like).
+* ``mass`` (abdomen): liver masses of 15-60 mm, |contrast| 10-40 HU, hypodense
+  with probability 0.75 (the L-CT-A / L-CT-G analogue asked for in issue 10).
+* ``nodule`` (chest): lung nodules, diameter log-uniform in 3-30 mm (the
+  Fleischner range of nodules, up to the 30 mm where a "mass" begins), solid
+  (0-60 HU, probability 0.6) or ground-glass (-700 to -400 HU).
+* ``embolism`` (chest): a filling defect (clot, 20-60 HU) inside an enhanced
+  pulmonary artery (210-330 HU, CT pulmonary angiography), 40-85 % of the
+  artery's width, in arteries of at least 5 mm chosen with probability
+  proportional to their cross-section (PE-CT analogue).
+* ``mixed`` (chest): each lesion an embolism or a nodule with probability 1/2.
+* ``mass`` (chest): solid lung masses of 15-60 mm (20-60 HU), the anatomy of
+  LIDnet Table 1's L-CT sets (lung adenocarcinoma / carcinoma).
+
+Sizes are diameters of the drawn (super)ellipse; measured contrasts are lower
+for small lesions because of partial volume (the 0.5 pixel blur)."""
+
 _CODE: dict[str, int] = {name: i for i, name in enumerate(TISSUES)}
 _MIN_SIZE = 32
 _MAX_LESIONS = 20
-_MIN_BOX_PIXELS = 4
+_MIN_LESION_PIXELS = 4  # a lesion is labelled and boxed only with at least this many pixels ...
+_MIN_BOX_SIDE_PX = 2  # ... and a box at least this many pixels wide and high
+_MIN_EMBOLISM_ARTERY_MM = 5.0  # emboli go into arteries at least this wide
 _FIT_FRACTION = 0.86  # farthest body point, as a fraction of the inscribed radius
 _PARTIAL_VOLUME_SIGMA_PX = 0.5
 _LESION_MARGIN_MM = 2.5  # lesion to non-parenchyma clearance
 _LESION_GAP_MM = 3.0  # lesion to lesion clearance
 
-# tissue -> (correlation length in mm, standard deviation in HU) of its texture
-_TEXTURE: dict[str, tuple[float, float]] = {
+TEXTURE: dict[str, tuple[float, float]] = {
     "fat": (5.0, 5.0),
     "muscle": (3.0, 4.0),
     "liver": (4.0, 4.0),
@@ -146,6 +175,14 @@ _TEXTURE: dict[str, tuple[float, float]] = {
     "soft_tissue": (3.0, 5.0),
     "lesion": (3.0, 2.0),
 }
+"""Default texture of each tissue: ``(correlation length in mm, standard deviation in HU)``
+of a Gaussian-filtered white-noise field (the filter's sigma is the correlation
+length). Override per tissue with ``make_phantom(..., texture={...})``. The
+parenchymal values (liver 4 mm / 4 HU, lung 2.5 mm / 15 HU, muscle 3 mm / 4 HU)
+are modelling choices that keep organ heterogeneity below the quantum noise of
+routine-dose CT, as on clinical images; notebook 01 sets phantom NDCT patches
+beside the real CT slice shipped with pydicom (``CT_small.dcm``) and measures
+both."""
 
 
 # --------------------------------------------------------------------------- data
@@ -165,6 +202,12 @@ class Phantom:
         kind: ``"abdomen"`` or ``"chest"``.
         seed: the seed it was drawn from.
         pixel_size_mm: pixel edge length in mm (``fov_mm / size``).
+        lesion_map: int16 ``(H, W)`` lesion instances: 0 outside lesions, ``k``
+            on the pixels of the lesion whose box is ``boxes[k - 1]``. Exactly
+            the pixels labelled ``"lesion"`` are non-zero (see :func:`make_phantom`).
+        lesion_kind: the kind of lesions drawn (:data:`LESION_KINDS`).
+        lesion_hosts: the tissue each lesion lies in (``"liver"``, ``"lung"``,
+            ``"vessel"`` for an embolus), in lesion order.
     """
 
     hu: np.ndarray
@@ -174,11 +217,14 @@ class Phantom:
     kind: str
     seed: int
     pixel_size_mm: float
+    lesion_map: np.ndarray | None = None
+    lesion_kind: str = ""
+    lesion_hosts: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         h, w = self.hu.shape
         return (
-            f"Phantom(kind={self.kind!r}, seed={self.seed}, size={h}x{w}, "
+            f"Phantom(kind={self.kind!r}, lesion_kind={self.lesion_kind!r}, seed={self.seed}, size={h}x{w}, "
             f"pixel_size_mm={self.pixel_size_mm:.3f}, lesions={len(self.boxes)}, "
             f"hu=[{float(self.hu.min()):.0f}, {float(self.hu.max()):.0f}])"
         )
@@ -218,6 +264,7 @@ class _Shape:
     relative: bool = False
     lesion: int = 0
     outline: bool = False  # the body outline: the only shape painted over air
+    over: tuple[str, ...] = ()  # if given, paints only over these tissues (a clot inside its artery)
 
     def bound(self) -> float:
         """Radius (mm) of a disc around the centre that contains the shape."""
@@ -255,6 +302,7 @@ class _Scene:
 
     shapes: list[_Shape] = field(default_factory=list)
     lesion_organ: str = "liver"
+    arteries: list[int] = field(default_factory=list)  # indices in shapes of enhanced pulmonary arteries
 
     def add(self, shape: _Shape) -> _Shape:
         self.shapes.append(shape)
@@ -543,17 +591,34 @@ def _chest(rng: np.random.Generator, hu: dict[str, float]) -> _Scene:
                        angle=_deg(rng, -6, 6), wobble=_wobble(rng, 0.05), within=(cavity,))
             )
         )
-    # pulmonary vessels: thicker near the hilum, oriented radially from it
+    # pulmonary vessels: thicker near the hilum, oriented radially from it. About half
+    # are arteries, enhanced as in CT pulmonary angiography (hu["pulmonary_artery"],
+    # 210-330 HU); the veins stay at 155-185 HU. Each lung also gets two or three
+    # large hilar (interlobar / lower-lobe) arteries of 8-14 mm.
     for side, lung in zip((-1.0, 1.0), lungs):
         hx, hy = lung.cx - side * 0.8 * lung.a, lung.cy - 0.05 * lung.b
+        for _ in range(int(rng.integers(2, 4))):
+            r = rng.uniform(4.0, 7.0)
+            x = hx + side * rng.uniform(0.2, 0.4) * lung.a
+            y = hy + rng.uniform(0.0, 0.45) * lung.b  # lower-lobe arteries, posterior to the heart
+            scene.add(
+                _Shape("vessel", hu["pulmonary_artery"] + rng.uniform(-10.0, 10.0), x, y,
+                       r * rng.uniform(1.0, 2.0), r, angle=math.atan2(y - hy, x - hx) + _deg(rng, -20, 20),
+                       within=(lung,))
+            )
+            scene.arteries.append(len(scene.shapes) - 1)
         for _ in range(int(rng.integers(12, 22))):
             x, y, rho = _point_in_ellipse(rng, lung.cx, lung.cy, lung.a, lung.b, lung.angle, 0.92)
             d = math.hypot(x - hx, y - hy) / (2.0 * lung.a)
             r = 1.2 + 4.0 * max(0.0, 1.0 - d) ** 1.5 * rng.uniform(0.6, 1.2)
+            artery = rng.uniform() < 0.5
             scene.add(
-                _Shape("vessel", rng.uniform(155.0, 185.0), x, y, r * rng.uniform(1.0, 4.0), r,
+                _Shape("vessel", hu["pulmonary_artery"] + rng.uniform(-10.0, 10.0) if artery
+                       else rng.uniform(155.0, 185.0), x, y, r * rng.uniform(1.0, 4.0), r,
                        angle=math.atan2(y - hy, x - hx), within=(lung,))
             )
+            if artery:
+                scene.arteries.append(len(scene.shapes) - 1)
 
     # heart in pericardial fat: myocardium with left and right ventricular blood pools
     hx, hy = rng.uniform(0.08, 0.18) * ai, rng.uniform(-0.32, -0.2) * bi
@@ -600,6 +665,7 @@ def _base_hu(rng: np.random.Generator) -> dict[str, float]:
         "myocardium": rng.uniform(100.0, 115.0),
         "blood": rng.uniform(140.0, 170.0),
         "soft_tissue": rng.uniform(30.0, 55.0),
+        "pulmonary_artery": rng.uniform(160.0, 330.0),
     }
 
 
@@ -611,15 +677,52 @@ def _grid(n: int, spacing: float, origin: float) -> np.ndarray:
     return origin + (np.arange(n, dtype=np.float64) + 0.5) * spacing
 
 
-def _place_lesions(
-    rng: np.random.Generator, scene: _Scene, n: int, fov_mm: float, scale: float
-) -> list[_Shape]:
-    """Lesion shapes inside the scene's lesion organ, chosen on a millimetre grid.
+def _organ_lesion(rng: np.random.Generator, lesion_kind: str, organ: str, scale: float) -> tuple[float, float, float, float, bool]:
+    """Draw one organ lesion: ``(diameter, minor, hu, min_minor, relative)`` in mm / HU.
 
-    The organ is rasterised at a fixed physical spacing (independent of the
-    output size); each lesion centre is drawn among the grid points whose distance
-    to anything that is not organ parenchyma is at least its radius plus
-    ``_LESION_MARGIN_MM`` and that keep ``_LESION_GAP_MM`` from earlier lesions.
+    See :data:`LESION_MODELS` for the distributions and their sources.
+    """
+    if organ == "liver":
+        lo, hi = (10.0, 40.0) if lesion_kind == "metastasis" else (15.0, 60.0)
+        c_lo, c_hi = (16.0, 55.0) if lesion_kind == "metastasis" else (10.0, 40.0)
+        d = rng.uniform(lo, hi) * scale
+        minor = max(lo * scale, d * rng.uniform(0.75, 1.0))
+        contrast = rng.uniform(c_lo, c_hi) * (-1.0 if rng.uniform() < 0.75 else 1.0)
+        return d, minor, contrast, lo * scale, True
+    if lesion_kind == "mass":  # solid lung mass
+        d = rng.uniform(15.0, 60.0) * scale
+        return d, d * rng.uniform(0.8, 1.0), rng.uniform(20.0, 60.0), 15.0 * scale * 0.8, False
+    # lung nodule: log-uniform diameter 3-30 mm, solid (60 %) or ground-glass (40 %)
+    d = math.exp(rng.uniform(math.log(3.0), math.log(30.0))) * scale
+    solid = rng.uniform() < 0.6
+    hu = rng.uniform(0.0, 60.0) if solid else rng.uniform(-700.0, -400.0)
+    return d, d * rng.uniform(0.8, 1.0), hu, 3.0 * scale * 0.8, False
+
+
+def _visible_fraction(shape: _Shape, labels: np.ndarray, coords: np.ndarray, spacing: float) -> float:
+    """Fraction of ``shape``'s area still labelled with its tissue in ``labels`` (not painted over)."""
+    r = shape.bound()
+    lo = coords[0] - 0.5 * spacing
+    j0, j1 = max(0, int((shape.cx - r - lo) / spacing)), min(len(coords), int((shape.cx + r - lo) / spacing) + 1)
+    i0, i1 = max(0, int((shape.cy - r - lo) / spacing)), min(len(coords), int((shape.cy + r - lo) / spacing) + 1)
+    m = shape.mask(coords[None, j0:j1], coords[i0:i1, None])
+    if not m.any():
+        return 0.0
+    return float((labels[i0:i1, j0:j1][m] == _CODE[shape.tissue]).mean())
+
+
+def _place_lesions(
+    rng: np.random.Generator, scene: _Scene, n: int, fov_mm: float, scale: float, lesion_kind: str
+) -> list[_Shape]:
+    """Lesion shapes of ``lesion_kind`` (see :data:`LESION_KINDS`), placed in mm.
+
+    Organ lesions (metastasis, mass, nodule) go inside the scene's lesion organ:
+    the organ is rasterised at a fixed physical spacing (independent of the
+    output size) and each lesion centre is drawn among the grid points whose
+    distance to anything that is not organ parenchyma is at least its radius
+    plus ``_LESION_MARGIN_MM`` and that keep ``_LESION_GAP_MM`` from earlier
+    lesions. Emboli go inside distinct enhanced pulmonary arteries. With
+    ``"mixed"`` each lesion is an embolism or a nodule with equal probability.
     """
     organ = scene.lesion_organ
     spacing = max(1.0, fov_mm / 400.0)
@@ -629,23 +732,43 @@ def _place_lesions(
     inside = labels == _CODE[organ]
     dist = ndimage.distance_transform_edt(inside) * spacing
     xs, ys = coords[None, :], coords[:, None]
+    arteries = [scene.shapes[i] for i in scene.arteries
+                if 2.0 * scene.shapes[i].b >= _MIN_EMBOLISM_ARTERY_MM * scale
+                and _visible_fraction(scene.shapes[i], labels, coords, spacing) >= 0.7]
+    used: set[int] = set()
     placed: list[_Shape] = []
     for k in range(n):
-        if organ == "liver":
-            min_minor = 10.0 * scale
-            d = rng.uniform(10.0, 40.0) * scale
-            minor = max(min_minor, d * rng.uniform(0.75, 1.0))
-            contrast = rng.uniform(16.0, 55.0) * (-1.0 if rng.uniform() < 0.75 else 1.0)
-        else:
-            min_minor = 4.0 * scale * 0.8
-            d = rng.uniform(4.0, 10.0) * scale
-            minor = d * rng.uniform(0.8, 1.0)
-            contrast = rng.uniform(30.0, 80.0)
+        kind = lesion_kind
+        if kind == "mixed":
+            kind = "embolism" if rng.uniform() < 0.5 else "nodule"
         wob = _wobble(rng, 0.04, (2, 3))
         angle = _deg(rng, 0, 180)
         pick = rng.uniform()
-        shape = _Shape("lesion", contrast, 0.0, 0.0, d / 2.0, minor / 2.0, angle=angle,
-                       wobble=wob, relative=(organ == "liver"), lesion=k + 1)
+        if kind == "embolism":
+            frac, elong = rng.uniform(0.3, 0.8), rng.uniform(1.0, 2.0)
+            off_minor, off_major = rng.uniform(-1.0, 1.0), rng.uniform(-0.5, 0.5)
+            clot_hu = rng.uniform(20.0, 60.0)
+            free = [i for i in range(len(arteries)) if i not in used]
+            if not free:
+                continue
+            weight = np.cumsum([arteries[j].a * arteries[j].b for j in free])  # larger arteries more often
+            i = free[min(int(np.searchsorted(weight, pick * weight[-1])), len(free) - 1)]
+            art = arteries[i]
+            b = frac * art.b
+            a = min(b * elong, art.a)
+            c, s_ = math.cos(art.angle), math.sin(art.angle)
+            u, v = off_major * (art.a - a), off_minor * (art.b - b)
+            clot = _Shape("lesion", clot_hu, art.cx + c * u - s_ * v, art.cy + s_ * u + c * v, a, b,
+                          angle=art.angle, within=(art,), lesion=k + 1, over=("vessel",))
+            if any(math.hypot(clot.cx - o.cx, clot.cy - o.cy) < clot.bound() + o.bound() + _LESION_GAP_MM
+                   for o in placed):
+                continue
+            used.add(i)
+            placed.append(clot)
+            continue
+        d, minor, hu, min_minor, relative = _organ_lesion(rng, kind, organ, scale)
+        shape = _Shape("lesion", hu, 0.0, 0.0, d / 2.0, minor / 2.0, angle=angle,
+                       wobble=wob, relative=relative, lesion=k + 1)
         room = dist  # clearance (mm) from non-parenchyma and from earlier lesions
         for other in placed:
             room = np.minimum(room, np.hypot(xs - other.cx, ys - other.cy) - other.bound() - _LESION_GAP_MM)
@@ -660,7 +783,7 @@ def _place_lesions(
             continue
         i, j = divmod(int(candidates[min(int(pick * candidates.size), candidates.size - 1)]), n_grid)
         placed.append(replace(shape, cx=float(coords[j]), cy=float(coords[i])))
-    return placed
+    return [replace(shape, lesion=i + 1) for i, shape in enumerate(placed)]
 
 
 # ---------------------------------------------------------------------- rendering
@@ -690,6 +813,8 @@ def _paint(
         sub_l = labels[i0:i1, j0:j1]
         if not shape.outline:
             m &= sub_l != 0
+        if shape.over:
+            m &= np.isin(sub_l, [_CODE[t] for t in shape.over])
         sub_l[m] = _CODE[shape.tissue]
         sub_b = base[i0:i1, j0:j1]
         sub_b[m] = sub_b[m] + shape.hu if shape.relative else shape.hu
@@ -716,13 +841,14 @@ def _texture(
 
 
 def _add_textures(
-    rng: np.random.Generator, hu: np.ndarray, labels: np.ndarray, fov_mm: float, pixel_mm: float
+    rng: np.random.Generator, hu: np.ndarray, labels: np.ndarray, fov_mm: float, pixel_mm: float,
+    texture: dict[str, tuple[float, float]],
 ) -> None:
     """Add each tissue's texture field in place (fields are drawn on mm grids, in ``TISSUES`` order)."""
     size = labels.shape[0]
     centres = _grid(size, pixel_mm, -0.5 * fov_mm)
     for tissue in TISSUES[1:]:
-        corr, amp = _TEXTURE[tissue]
+        corr, amp = texture[tissue]
         spacing = corr / 2.0
         n = int(math.ceil(fov_mm / spacing)) + 2
         field_ = _texture(rng, (n, n), corr, spacing, amp)
@@ -749,6 +875,25 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
+def _check_texture(texture) -> dict[str, tuple[float, float]]:
+    """Defaults of :data:`TEXTURE` with the user's overrides, validated."""
+    out = dict(TEXTURE)
+    if texture is None:
+        return out
+    if not isinstance(texture, dict):
+        raise ParameterError(f"texture must be a dict tissue -> (correlation_mm, std_hu); got {type(texture).__name__}")
+    for tissue, value in texture.items():
+        if tissue not in TEXTURE:
+            raise ParameterError(f"texture: unknown tissue {tissue!r}; tissues with texture: {', '.join(TEXTURE)}")
+        ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+            isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(float(v)) for v in value)
+        if not ok or not (value[0] > 0 and value[1] >= 0):
+            raise ParameterError(f"texture[{tissue!r}] must be (correlation length in mm > 0, standard "
+                                 f"deviation in HU >= 0); got {value!r}")
+        out[tissue] = (float(value[0]), float(value[1]))
+    return out
+
+
 def make_phantom(
     size: int,
     seed: int,
@@ -756,24 +901,40 @@ def make_phantom(
     *,
     fov_mm: float = 360.0,
     n_lesions: int | None = None,
+    lesion_kind: str | None = None,
+    texture: dict[str, tuple[float, float]] | None = None,
 ) -> Phantom:
     """Draw one synthetic axial CT slice with tissue labels and lesion boxes.
 
-    The anatomy is a function of ``(seed, kind, fov_mm, n_lesions)`` only and is
-    rasterised at ``size``: the same seed at 64 and at 512 pixels shows the same
-    patient at two resolutions.  Deterministic: uses ``np.random.default_rng(seed)``
-    and no global state.
+    The anatomy is a function of ``(seed, kind, fov_mm, n_lesions, lesion_kind)``
+    only and is rasterised at ``size``: the same seed at 64 and at 512 pixels
+    shows the same patient at two resolutions.  Deterministic: uses
+    ``np.random.default_rng(seed)`` and no global state.
+
+    **Boxes and labels agree.** A lesion is drawn (HU), labelled ``"lesion"``
+    and boxed only if, at this ``size``, it covers at least
+    ``_MIN_LESION_PIXELS`` (4) pixels and its box is at least
+    ``_MIN_BOX_SIDE_PX`` (2) pixels wide and high; smaller lesions are left out
+    of the image altogether (not left as an unlabelled blob a detector would be
+    punished for finding). So every lesion in the label map has exactly one
+    box and every box one lesion (:attr:`Phantom.lesion_map`); at coarse sizes
+    the smallest nodules and emboli disappear.
 
     Args:
         size: image height = width in pixels, an int >= 32.
         seed: non-negative int.
         kind: ``"abdomen"`` (portal-venous upper abdomen with liver lesions) or
-            ``"chest"`` (heart level, with lung nodules).
+            ``"chest"`` (heart level, contrast-enhanced pulmonary arteries).
         fov_mm: reconstruction field of view (mm), > 0; ``pixel_size_mm = fov_mm / size``.
             A body larger than the field of view is scaled down to fit.
         n_lesions: number of lesions to place (0..20); default random from the
             seed, 1..3 for the abdomen and 1..4 for the chest.  Fewer are placed
-            when the organ has no room left.
+            when the organ has no room left (or too few large arteries).
+        lesion_kind: one of ``LESION_KINDS[kind]``; default its first entry
+            (``"metastasis"`` for the abdomen, ``"nodule"`` for the chest).
+        texture: per-tissue overrides of :data:`TEXTURE`,
+            ``{tissue: (correlation_mm, std_hu)}``; ``std_hu = 0`` makes the
+            tissue flat.
 
     Returns:
         The :class:`Phantom`.
@@ -785,6 +946,11 @@ def make_phantom(
     seed = _check_int("seed", seed, 0)
     if not isinstance(kind, str) or kind not in KINDS:
         raise ParameterError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if lesion_kind is None:
+        lesion_kind = LESION_KINDS[kind][0]
+    if not isinstance(lesion_kind, str) or lesion_kind not in LESION_KINDS[kind]:
+        raise ParameterError(f"lesion_kind must be one of {', '.join(LESION_KINDS[kind])} for kind={kind!r}; "
+                             f"got {lesion_kind!r}")
     if (
         isinstance(fov_mm, bool)
         or not isinstance(fov_mm, Real)
@@ -797,6 +963,7 @@ def make_phantom(
         n_lesions = _check_int("n_lesions", n_lesions, 0)
         if n_lesions > _MAX_LESIONS:
             raise ParameterError(f"n_lesions must be <= {_MAX_LESIONS}; got {n_lesions}")
+    textures = _check_texture(texture)
 
     rng = np.random.default_rng(seed)
     hu_base = _base_hu(rng)
@@ -809,11 +976,16 @@ def make_phantom(
 
     default_n = int(rng.integers(1, 4)) if kind == "abdomen" else int(rng.integers(1, 5))
     n = default_n if n_lesions is None else n_lesions
-    lesions = _place_lesions(rng, scene, n, fov_mm, scale)
+    lesions = _place_lesions(rng, scene, n, fov_mm, scale, lesion_kind)
 
     pixel_mm = fov_mm / size
-    labels, hu, lesion_id = _paint(scene.shapes + lesions, size, pixel_mm, -0.5 * fov_mm)
-    _add_textures(rng, hu, labels, fov_mm, pixel_mm)
+    origin = -0.5 * fov_mm
+    labels, hu, lesion_id = _paint(scene.shapes + lesions, size, pixel_mm, origin)
+    visible = _visible_lesions(lesion_id, len(lesions))
+    if len(visible) < len(lesions):  # the box / label rule: repaint without the invisible ones
+        lesions = [replace(lesions[k - 1], lesion=i + 1) for i, k in enumerate(visible)]
+        labels, hu, lesion_id = _paint(scene.shapes + lesions, size, pixel_mm, origin)
+    _add_textures(rng, hu, labels, fov_mm, pixel_mm, textures)
     air = labels == 0
     hu = ndimage.gaussian_filter(hu, _PARTIAL_VOLUME_SIGMA_PX, mode="nearest")
     np.maximum(hu, -1000.0, out=hu)
@@ -828,17 +1000,33 @@ def make_phantom(
         kind=kind,
         seed=seed,
         pixel_size_mm=pixel_mm,
+        lesion_map=lesion_id,
+        lesion_kind=lesion_kind,
+        lesion_hosts=tuple(shape.over[0] if shape.over else scene.lesion_organ for shape in lesions),
     )
 
 
-def _lesion_boxes(lesion_id: np.ndarray, n: int) -> np.ndarray:
-    """Tight xyxy boxes (exclusive x2/y2) of lesions with >= ``_MIN_BOX_PIXELS`` visible pixels."""
-    boxes = []
+def _visible_lesions(lesion_id: np.ndarray, n: int) -> list[int]:
+    """Lesion indices (1-based) that pass the box / label rule at this raster."""
+    keep = []
     if n:
         slices = ndimage.find_objects(lesion_id.astype(np.int32), max_label=n)
         for k, sl in enumerate(slices, start=1):
-            if sl is None or int((lesion_id[sl] == k).sum()) < _MIN_BOX_PIXELS:
+            if sl is None:
                 continue
+            rows, cols = sl
+            if (int((lesion_id[sl] == k).sum()) >= _MIN_LESION_PIXELS
+                    and rows.stop - rows.start >= _MIN_BOX_SIDE_PX and cols.stop - cols.start >= _MIN_BOX_SIDE_PX):
+                keep.append(k)
+    return keep
+
+
+def _lesion_boxes(lesion_id: np.ndarray, n: int) -> np.ndarray:
+    """Tight xyxy boxes (exclusive x2/y2) of lesions ``1..n``, in that order (all present)."""
+    boxes = []
+    if n:
+        slices = ndimage.find_objects(lesion_id.astype(np.int32), max_label=n)
+        for sl in slices:
             rows, cols = sl
             boxes.append((cols.start, rows.start, cols.stop, rows.stop))
     return np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
