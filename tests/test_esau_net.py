@@ -1,33 +1,190 @@
-"""ESAU-Net (ASCON sec. 2.2): eq. (1) against a naive reference, presets, any input size."""
+"""ESAU-Net (ASCON sec. 2.2): the official preset against the official code's output
+(golden figures in tests/data), the paper preset against a plain-tensor transcription of
+sec. 2.2 / eq. (1), the official-weights loader, presets, any input size."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from ldct_nb.errors import ParameterError
 from ldct_nb.models import available, build, build_method, presets
 from ldct_nb.models.esau_net import (
-    ChannelAttention, ESAUNet, LevelBlock, SpatialAttention, channel_attention_reference, esau_net_official,
-    esau_net_paper,
+    ChannelAttention, ESAUNet, ESAUNetConfig, SpatialAttention, esau_net_official, esau_net_paper,
+    load_official_state_dict, official_config,
 )
 from ldct_nb.models.profile import attention_cost, count_flops, count_parameters, spatial_attention_bytes
 
 torch.set_num_threads(1)
 TINY = dict(stem=4, widths=(8, 8, 16), heads=(1, 2, 4), bottleneck_heads=4, bottleneck_hidden=16)
+GOLDEN = Path(__file__).parent / "data" / "ascon_official_golden.safetensors"
+# Made once, outside the project, by running the official hao1635/ASCON models/ESAU_net.py
+# (ESAU(n_channels=n, num_heads=[1, 2, 4, 8]) in float64, temperatures drawn in [0.5, 2]):
+# its state dict under the official names, the input (2 x 1 x 48 x 64) and the output.
+
+
+def golden(n: int) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    g = load_file(GOLDEN)
+    prefix = f"n{n}.state."
+    state = {k[len(prefix):]: v for k, v in g.items() if k.startswith(prefix)}
+    return state, g[f"n{n}.input"], g[f"n{n}.output"]
+
+
+def naive_channel_attention(x, w_qkv, w_dw, w_proj, alpha, heads, *, temperature_mode="multiply", normalize=True):
+    """Eq. (1) with explicit loops over batch, heads, channel pairs and pixels (float64).
+
+    ``w_qkv`` is 3C x C (the 1x1 conv), ``w_dw`` 3C x 3 x 3 (depth-wise), ``w_proj`` C x C."""
+    n, c, h, w = x.shape
+    x, w_qkv, w_dw, w_proj, alpha = (t.detach().double() for t in (x, w_qkv, w_dw, w_proj, alpha))
+    pre = torch.einsum("oc,nchw->nohw", w_qkv, x)
+    padded = F.pad(pre, (1, 1, 1, 1))
+    mixed = torch.zeros_like(pre)
+    for dy in range(3):
+        for dx in range(3):
+            mixed += w_dw[None, :, dy, dx, None, None] * padded[:, :, dy : dy + h, dx : dx + w]
+    q, k, v = mixed[:, :c], mixed[:, c : 2 * c], mixed[:, 2 * c :]
+    d = c // heads
+    out = torch.zeros(n, c, h * w, dtype=torch.float64)
+    for b in range(n):
+        for hd in range(heads):
+            sl = slice(hd * d, (hd + 1) * d)
+            qh, kh, vh = (t[b, sl].reshape(d, h * w) for t in (q, k, v))
+            if normalize:
+                qh = qh / qh.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                kh = kh / kh.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            a = float(alpha.reshape(-1)[hd])
+            s = 1.0 / a if temperature_mode == "divide" else a
+            logits = torch.tensor([[float((qh[i] * kh[j]).sum()) * s for j in range(d)] for i in range(d)], dtype=torch.float64)
+            att = torch.exp(logits - logits.max(dim=1, keepdim=True).values)
+            att = att / att.sum(dim=1, keepdim=True)
+            for i in range(d):
+                out[b, hd * d + i] = sum(att[i, j] * vh[j] for j in range(d))
+    return torch.einsum("oc,ncp->nop", w_proj, out).reshape(n, c, h, w)
+
+
+def paper_forward(x: torch.Tensor, sd: dict[str, torch.Tensor], levels: int, heads: list[int]) -> torch.Tensor:
+    """The paper preset written from sec. 2.2 with plain tensor operations on a state dict:
+    F' = Attention(F) + F with Attention = w(V^T softmax(K Q^T / alpha)) (Q, K L2-normalised),
+    F_l = Conv(F') + Iden(F) with Iden a 1x1 convolution, LeakyReLU(0.01) after each conv."""
+    def attention(f, p, nh):
+        n, c, h, w = f.shape
+        qkv = F.conv2d(F.conv2d(f, sd[p + "attention.to_qkv.qkv.weight"]),
+                       sd[p + "attention.to_qkv.qkv_dw.weight"], padding=1, groups=3 * c)
+        q, k, v = (t.reshape(n, nh, c // nh, h * w) for t in qkv.split(c, dim=1))
+        q, k = q / q.norm(dim=-1, keepdim=True), k / k.norm(dim=-1, keepdim=True)
+        a = torch.softmax(q @ k.transpose(-1, -2) / sd[p + "attention.alpha"], dim=-1)
+        return F.conv2d((a @ v).reshape(n, c, h, w), sd[p + "attention.project.weight"])
+
+    def level(f, p, nh):
+        fp = attention(f, p, nh) + f
+        conv = F.leaky_relu(F.conv2d(F.leaky_relu(F.conv2d(fp, sd[p + "conv.0.weight"], padding=1), 0.01),
+                                     sd[p + "conv.2.weight"], padding=1), 0.01)
+        return conv + F.conv2d(f, sd[p + "identity.weight"])
+
+    f = F.leaky_relu(F.conv2d(x, sd["stem.weight"], padding=1), 0.01)
+    skips = []
+    for i in range(levels):
+        f = level(F.max_pool2d(f, 2) if i else f, f"encoder.{i}.", heads[i])
+        skips.append(f)
+    f = level(F.max_pool2d(f, 2), "bottleneck.", heads[-1])
+    for j in range(levels):
+        f = F.interpolate(f, scale_factor=2, mode="bilinear", align_corners=True) + skips[-1 - j]
+        f = level(f, f"decoder.{j}.", heads[levels - 1 - j])
+    f = F.leaky_relu(F.conv2d(f, sd["head.0.weight"], padding=1), 0.01)
+    return F.conv2d(f, sd["head.2.weight"], padding=1)
+
+
+@pytest.mark.parametrize("n_channels", [4, 8])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_official_preset_reproduces_the_official_code(n_channels, channels_last):
+    state, x, expected = golden(n_channels)
+    net = load_official_state_dict(esau_net_official(n_channels=n_channels, channels_last=channels_last).double(), state)
+    with torch.no_grad():
+        out = net(x)
+    rel = ((out - expected).norm() / expected.norm()).item()
+    assert rel < 1e-10, rel
+    net32 = load_official_state_dict(esau_net_official(n_channels=n_channels, channels_last=channels_last),
+                                     {k: v.float() for k, v in state.items()})
+    with torch.no_grad():
+        out32 = net32(x.float()).double()
+    assert ((out32 - expected).abs().max() / expected.abs().max()).item() < 1e-5
+
+
+def test_the_paper_wiring_does_not_reproduce_the_official_code():
+    """Iden(F) (paper) instead of Iden(F') (official) is visible in the output: the golden
+    test above would catch a wiring error."""
+    state, x, expected = golden(8)
+    cfg = ESAUNetConfig(**{**official_config(8).__dict__, "identity_from": "input"})
+    official = load_official_state_dict(esau_net_official(n_channels=8).double(), state)
+    paper_wired = ESAUNet(cfg).double()
+    paper_wired.load_state_dict(official.state_dict())
+    with torch.no_grad():
+        rel = ((paper_wired(x) - expected).norm() / expected.norm()).item()
+    assert rel > 0.01
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_paper_preset_equals_a_plain_tensor_transcription_of_section_2_2(channels_last):
+    torch.manual_seed(3)
+    net = esau_net_paper(channels_last=channels_last, **TINY).double()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("alpha"):
+                p.copy_(0.5 + 1.5 * torch.rand_like(p))
+    x = torch.rand(2, 1, 32, 40, dtype=torch.float64)
+    sd = {k: v.contiguous() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), paper_forward(x, sd, 3, [1, 2, 4, 4]), rtol=1e-10, atol=1e-12)
+
+
+def test_official_weights_load_from_a_pth_file_with_dataparallel_prefix(tmp_path):
+    state, x, expected = golden(4)
+    path = tmp_path / "latest_net_G.pth"
+    torch.save({f"module.{k}": v for k, v in state.items()}, path)
+    net = load_official_state_dict(esau_net_official(n_channels=4).double(), path)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_official_weights_refuse_what_does_not_fit(tmp_path):
+    state, _, _ = golden(8)
+    with pytest.raises(ParameterError, match=r"key '[\w.]+' has shape \(\d+, .*\) but the model's [\w.]+ has .*n_channels"):
+        load_official_state_dict(esau_net_official(n_channels=16), state)
+    with pytest.raises(ParameterError, match="'enc9.bogus.weight' is not a parameter"):
+        load_official_state_dict(esau_net_official(n_channels=8), {**state, "enc9.bogus.weight": torch.zeros(1)})
+    partial = {k: v for k, v in state.items() if "out2" not in k}
+    with pytest.raises(ParameterError, match="no official key for the model's 'head.2.weight'"):
+        load_official_state_dict(esau_net_official(n_channels=8), partial)
+    with pytest.raises(ParameterError, match="identity_from is 'input'"):
+        load_official_state_dict(esau_net_paper(), state)
+    with pytest.raises(ParameterError, match="does not exist"):
+        load_official_state_dict(esau_net_official(n_channels=8), tmp_path / "missing.pth")
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ParameterError, match="cannot read official weights .*broken.pth"):
+        load_official_state_dict(esau_net_official(n_channels=8), bad)
+    with pytest.raises(ParameterError, match="n_channels must be an even int"):
+        official_config(7)
 
 
 @pytest.mark.parametrize("mode", ["multiply", "divide"])
 @pytest.mark.parametrize("normalize", [True, False])
-def test_channel_attention_matches_naive_eq1(mode, normalize):
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_channel_attention_matches_naive_eq1(mode, normalize, channels_last):
     torch.manual_seed(0)
     att = ChannelAttention(6, heads=2, temperature_mode=mode, normalize=normalize).double()
     with torch.no_grad():
         att.alpha.copy_(torch.tensor([0.7, 1.9], dtype=torch.float64).view(2, 1, 1))
     x = torch.randn(2, 6, 4, 5, dtype=torch.float64) * (1.0 if normalize else 0.3)
-    ref = channel_attention_reference(
+    ref = naive_channel_attention(
         x, att.to_qkv.qkv.weight[:, :, 0, 0], att.to_qkv.qkv_dw.weight[:, 0], att.project.weight[:, :, 0, 0],
         att.alpha.detach(), heads=2, temperature_mode=mode, normalize=normalize,
     )
+    if channels_last:
+        att, x = att.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(att(x), ref, rtol=1e-9, atol=1e-10)
 
 
@@ -77,53 +234,22 @@ def test_paper_preset_differs_only_by_documented_identity_conv():
     assert isinstance(paper.bottleneck.identity, torch.nn.Conv2d)
 
 
-def test_level_block_is_attention_residual_then_conv_plus_identity():
-    torch.manual_seed(0)
-    blk = LevelBlock(4, 6, 2)
-    x = torch.randn(1, 4, 5, 5)
-    expected = blk.conv(blk.attention(x) + x) + blk.identity(x)
-    torch.testing.assert_close(blk(x), expected)
-    assert isinstance(blk.identity, torch.nn.Conv2d) and blk.identity.kernel_size == (1, 1)
-
-
 @pytest.mark.parametrize("hw", [(17, 23), (33, 8), (3, 5), (37, 53), (64, 64)])
 def test_odd_sizes_round_trip(hw):
+    """Any size: reflect-padded at the bottom / right to a multiple of 8 (replicate when the
+    image is smaller than the padding), run, cropped back; checked against the transcription."""
     torch.manual_seed(0)
-    net = ESAUNet(**TINY)
-    x = torch.rand(2, 1, *hw)
-    y = net(x)
-    assert y.shape == x.shape and y.dtype == x.dtype
-    # the output is the top-left H x W of the network applied to the bottom/right padded input
+    net = esau_net_paper(**TINY).double()
+    x = torch.rand(2, 1, *hw, dtype=torch.float64)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == x.shape and y.dtype == x.dtype and y.is_contiguous()
     h, w = hw
     ph, pw = (-h) % 8, (-w) % 8
     mode = "reflect" if h > ph and w > pw else "replicate"
-    padded = torch.nn.functional.pad(x, (0, pw, 0, ph), mode=mode) if ph or pw else x
-    torch.testing.assert_close(y, net.features(padded)["output"][..., :h, :w])
-
-
-def test_official_wiring_matches_a_hand_assembled_forward():
-    """Official hao1635/ASCON: stem conv + LeakyReLU; each level's Conv goes in -> in -> out
-    (Conv_FFN(in, in, out)), the bottleneck's 256 -> 512 -> 256; max-pool down; bilinear x2
-    with align_corners=True up; skips added; head conv, LeakyReLU, conv; no global residual."""
-    net = esau_net_official()
-    convs = [b.conv[0] for b in [*net.encoder, net.bottleneck, *net.decoder]]
-    assert [(c.in_channels, c.out_channels) for c in convs] == [
-        (32, 32), (64, 64), (128, 128), (256, 512), (256, 256), (128, 128), (64, 64)]
-    torch.manual_seed(0)
-    tiny = ESAUNet(**TINY)
-    x = torch.rand(1, 1, 16, 24)
-    lrelu = torch.nn.functional.leaky_relu
-    up = lambda t: torch.nn.functional.interpolate(t, scale_factor=2, mode="bilinear", align_corners=True)
-    pool = lambda t: torch.nn.functional.max_pool2d(t, 2)
-    s = lrelu(tiny.stem(x), 0.01)
-    e1 = tiny.encoder[0](s)
-    e2 = tiny.encoder[1](pool(e1))
-    e3 = tiny.encoder[2](pool(e2))
-    b = tiny.bottleneck(pool(e3))
-    d3 = tiny.decoder[0](up(b) + e3)
-    d2 = tiny.decoder[1](up(d3) + e2)
-    d1 = tiny.decoder[2](up(d2) + e1)
-    torch.testing.assert_close(tiny(x), tiny.head(d1))
+    padded = F.pad(x, (0, pw, 0, ph), mode=mode) if ph or pw else x
+    sd = {k: v.contiguous() for k, v in net.state_dict().items()}
+    torch.testing.assert_close(y, paper_forward(padded, sd, 3, [1, 2, 4, 4])[..., :h, :w], rtol=1e-10, atol=1e-12)
 
 
 def test_feature_shapes_per_level():
