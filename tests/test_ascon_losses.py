@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from skimage.metrics import structural_similarity
 
 from ldct_nb.data.datasets import HUWindow
@@ -25,6 +27,7 @@ from ldct_nb.losses import (
 )
 from ldct_nb.losses.patch_contrast import gather_neighbours, sample_positions, window_offsets
 from ldct_nb.losses.pixel_contrast import candidate_offsets
+from ldct_nb.losses.ssim import OFFICIAL_FORM
 from ldct_nb.models.mac_net import mac_net
 
 
@@ -55,6 +58,24 @@ def test_ssim_matches_scikit_image(pair, seed) -> None:
         assert abs(ours - ref) < 1e-6, (ours, ref)
         ours32 = float(ssim(torch.from_numpy(x).float()[None, None], torch.from_numpy(y).float()[None, None]))
         assert abs(ours32 - ref) < 1e-5, (ours32, ref)
+
+
+def test_ssim_official_form_reproduces_the_official_code() -> None:
+    """Golden figures from the official hao1635/ASCON util.compute_ssim (kornia filter2d, reflect
+    padding, map clamped to [0, 1]), run once outside the project on a fixed pair of 3 images, the
+    second anti-correlated (its clamped SSIM is 0). kornia builds its kernel in float32, hence 1e-7."""
+    g = load_file(Path(__file__).parent / "data" / "ascon_official_golden.safetensors")
+    a, b = g["ssim.a"], g["ssim.b"]
+    ours = ssim(a, b, **OFFICIAL_FORM)
+    assert abs(float(ours) - float(g["ssim.official_mean"])) < 1e-7
+    torch.testing.assert_close(ssim(a, b, reduction="none", **OFFICIAL_FORM), g["ssim.official_per_image"], atol=1e-7, rtol=0)
+    # the scikit-image form ('valid', no clamp) is a different number on the same images
+    assert abs(float(ssim(a, b)) - float(g["ssim.official_mean"])) > 0.1
+    assert abs(float(ssim(a[:1], b[:1])) - float(ssim(a[:1], b[:1], **OFFICIAL_FORM))) > 1e-4
+    with pytest.raises(ParameterError, match="padding must be one of"):
+        ssim(a, b, padding="zeros")
+    with pytest.raises(ParameterError, match="clamp must be True or False"):
+        ssim(a, b, clamp="yes")
 
 
 def test_ssim_identity_and_batch() -> None:
@@ -428,6 +449,45 @@ def test_pixel_loss_equals_hand_computed_with_negatives_chosen_on_the_target() -
         logits = [float(vq @ vp) / tau] + [float(vq @ unit(target[0, :, y, x])) / tau for _, y, x in sims]
         per.append(-logits[0] + math.log(sum(math.exp(v) for v in logits)))
     assert float(loss) == pytest.approx(sum(per) / len(per), rel=1e-5)
+
+
+@pytest.mark.parametrize("local_target", ["online", "ema"])
+def test_local_mlp_target_side_by_preset(pair, local_target) -> None:
+    """Eq. (5) transcribed with plain tensors: v = normalize(W2 relu(W1 f + b1) + b2). The query
+    always goes through the online local MLP; positive and negatives through the online one
+    (paper: one MLP) or its EMA copy under no_grad (official: mlp2 of netProjection_target)."""
+    ndct, ldct = pair
+    torch.manual_seed(4)
+    net = mac_net(0.125, local_hidden=16, local_dim=8).train()
+    with torch.no_grad():  # make the EMA copy differ from the online MLP
+        for p in net.target_local_mlp.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    loss = ascon_loss("paper", mac_net=net, n_anchors=4, n_queries=16, tau=0.5, local_target=local_target,
+                      background_threshold=None)
+    gen = torch.Generator().manual_seed(5)
+    out = loss.mac_loss(ldct, ndct, generator=gen)
+    sample = out.pixel
+    with torch.no_grad():
+        f_on, f_tg = net.online(ldct)[1], net.target(ndct)[1]
+
+    def mlp(f, module):
+        l1, l2 = module.net[0], module.net[2]
+        z = torch.relu(f @ l1.weight.T + l1.bias) @ l2.weight.T + l2.bias
+        return z / z.norm(dim=-1, keepdim=True)
+
+    side = net.local_mlp if local_target == "online" else net.target_local_mlp
+    flat_on, flat_tg = f_on[0].flatten(1).T, f_tg[0].flatten(1).T  # (HW, C)
+    q = mlp(flat_on[sample.queries[0]], net.local_mlp)
+    pos = mlp(flat_tg[sample.queries[0]], side)
+    neg = mlp(flat_tg[sample.negatives[0]], side)  # (n, N, K)
+    logits = torch.cat([(q * pos).sum(-1, keepdim=True), torch.einsum("nk,nmk->nm", q, neg)], 1) / 0.5
+    expected = (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+    assert out.terms["local"].item() == pytest.approx(expected.item(), rel=1e-5)
+    out.total.backward()
+    assert all(p.grad is None for p in net.target_local_mlp.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.local_mlp.parameters())
+    with pytest.raises(ParameterError, match="local_target must be one of"):
+        ascon_loss(mac_net=net, local_target="target")
 
 
 def test_mac_loss_detaches_the_denoised_image(pair) -> None:

@@ -102,11 +102,16 @@ def test_update_target_follows_the_ema_formula(momentum) -> None:
     if momentum is None:
         assert mac_net(0.125).momentum == 0.99
     with torch.no_grad():
-        for p in net.online.parameters():
+        for p in [*net.online.parameters(), *net.local_mlp.parameters()]:
             p.add_(1.0)
     t0 = [p.clone() for p in net.target.parameters()]
+    l0 = [p.clone() for p in net.target_local_mlp.parameters()]
     net.update_target()
     for p_t, p_0, p_o in zip(net.target.parameters(), t0, net.online.parameters()):
+        torch.testing.assert_close(p_t, m * p_0 + (1 - m) * p_o)
+        assert not p_t.requires_grad
+    # the EMA copy of the local MLP (official code: mlp2 of netProjection_target) moves the same way
+    for p_t, p_0, p_o in zip(net.target_local_mlp.parameters(), l0, net.local_mlp.parameters()):
         torch.testing.assert_close(p_t, m * p_0 + (1 - m) * p_o)
         assert not p_t.requires_grad
 

@@ -46,7 +46,7 @@ from torch import nn
 from ldct_nb.errors import ParameterError
 from ldct_nb.losses.patch_contrast import PatchSample, grid_mask, patch_noncontrastive_loss
 from ldct_nb.losses.pixel_contrast import DISTANCES, TAU, PixelSample, candidate_offsets, pixel_contrastive_loss
-from ldct_nb.losses.ssim import ssim
+from ldct_nb.losses.ssim import OFFICIAL_FORM, ssim
 from ldct_nb.models.mac_net import MACNet, check_input
 
 BACKGROUND_THRESHOLD = 0.05  # on the [0, 1] image over [-1000, 2000] HU: about -850 HU
@@ -68,17 +68,43 @@ SAMPLING_PRESETS: dict[str, SamplingSizes] = {
 }
 
 PRESETS: dict[str, dict] = {
-    # L = L_global + L_local + 10 (L_MSE + L_SSIM); tau not stated (0.07 chosen)
+    # L = L_global + L_local + 10 (L_MSE + L_SSIM); tau not stated (0.07 chosen); one local MLP
+    # (the paper's "concatenate ... and map them through a two-layer MLP"); scikit-image SSIM;
+    # the background filter of sec. 3.1 ("a binary function to filter the background").
     "paper": dict(
         mse_weight=10.0, ssim_weight=10.0, perceptual_weight=0.0, global_weight=1.0, local_weight=1.0,
         mac_global_weight=1.0, mac_local_weight=1.0, tau=TAU, background_threshold=BACKGROUND_THRESHOLD,
+        local_target="online", ssim_form="skimage",
     ),
-    # 100 MSE + 10 (1 - SSIM) + 0.1 (0.5 BYOL + 0.5 InfoNCE); tau 1; filter inactive
+    # 100 MSE + 10 (1 - SSIM) + 0.1 (0.5 BYOL + 0.5 InfoNCE); tau 1; positives and negatives of the
+    # pixel module through the EMA copy of the local MLP (mlp2 of netProjection_target, no_grad);
+    # kornia SSIM (reflect padding, map clamped to [0, 1]). The official code's background filter
+    # (BinarizedF at 0.05 on the NDCT) exists but is dead code in the released command
+    # (local_variance off), hence background_threshold=None.
     "official": dict(
         mse_weight=100.0, ssim_weight=10.0, perceptual_weight=0.0, global_weight=0.05, local_weight=0.05,
         mac_global_weight=0.5, mac_local_weight=0.5, tau=1.0, background_threshold=None,
+        local_target="ema", ssim_form="official",
     ),
 }
+"""The two presets. Where both differ from the official code on purpose:
+
+* anchors and queries are drawn **per image**; the official ``PatchSampleF`` draws one set of
+  positions and uses it for every image of the batch (its own comment: "we use the same
+  patch_ids for multiple images in the batch");
+* candidate negatives never wrap around the image border (the official flat indices do);
+* losses are means over anchors / queries (the paper writes sums; see the gradient table of
+  notebook 03 for what that does to the balance of the terms).
+"""
+MAC_OPTIMIZERS: dict[str, dict] = {
+    # the paper names no optimiser for MAC-Net; we use the denoiser's (AdamW, sec. 3.1)
+    "paper": dict(name="adamw", lr=1e-4, betas=(0.9, 0.99), weight_decay=1e-9),
+    # official: torch.optim.SGD over the online U-Net, projection head and predictor, lr = opt.lr
+    "official": dict(name="sgd", lr=2e-4),
+}
+"""MAC-Net's optimiser per preset (the MAC-Net step of the alternating iteration)."""
+LOCAL_TARGETS = ("online", "ema")
+SSIM_FORMS = {"skimage": {"padding": "valid", "clamp": False}, "official": dict(OFFICIAL_FORM)}
 
 # Table 2 rows: the terms switched on (others get weight 0).
 ABLATIONS: dict[str, tuple[str, ...]] = {
@@ -204,6 +230,11 @@ class AsconLoss(nn.Module):
             -850 HU); None turns it off (official command).
         data_range: intensity range of the images for SSIM (1).
         perceptual_net: feature network of the perceptual term (frozen here).
+        local_target: ``"online"`` (paper: one local MLP for query, positive and
+            negatives) or ``"ema"`` (official: positive and negatives through
+            MAC-Net's EMA ``target_local_mlp`` under ``no_grad``).
+        ssim_form: ``"skimage"`` (valid region, no clamp) or ``"official"``
+            (reflect padding, map clamped to [0, 1]); see :mod:`ldct_nb.losses.ssim`.
 
     Images are (B, 1, H, W) on the [0, 1] scale, H and W divisible by 16.
     Use :func:`ascon_loss` to build one from presets.
@@ -230,8 +261,15 @@ class AsconLoss(nn.Module):
         background_threshold: float | None = BACKGROUND_THRESHOLD,
         data_range: float = 1.0,
         perceptual_net: nn.Module | None = None,
+        local_target: str = "online",
+        ssim_form: str = "skimage",
     ) -> None:
         super().__init__()
+        if local_target not in LOCAL_TARGETS:
+            raise ParameterError(f"local_target must be one of {LOCAL_TARGETS}, got {local_target!r}")
+        if ssim_form not in SSIM_FORMS:
+            raise ParameterError(f"ssim_form must be one of {tuple(SSIM_FORMS)}, got {ssim_form!r}")
+        self.local_target, self.ssim_form = local_target, ssim_form
         self.weights = {
             "mse": _check_weight("mse_weight", mse_weight),
             "ssim": _check_weight("ssim_weight", ssim_weight),
@@ -315,7 +353,7 @@ class AsconLoss(nn.Module):
         if "mse" in names:
             out["mse"] = F.mse_loss(denoised, ndct)
         if "ssim" in names:
-            out["ssim"] = 1.0 - ssim(denoised, ndct, data_range=self.data_range)
+            out["ssim"] = 1.0 - ssim(denoised, ndct, data_range=self.data_range, **SSIM_FORMS[self.ssim_form])
         if "perceptual" in names:
             if self.perceptual_net is None:
                 raise ParameterError("the perceptual term needs perceptual_net (a feature network); none was given")
@@ -360,6 +398,7 @@ class AsconLoss(nn.Module):
         if "local" in names:
             out["local"], pixel = pixel_contrastive_loss(
                 f_l_on, f_l_tg, local_mlp=net.local_mlp,
+                target_mlp=net.target_local_mlp if self.local_target == "ema" else None,
                 n_queries=self.n_queries, n_negatives=self.n_negatives,
                 m=self.negative_window, distance=self.negative_distance, tau=self.tau,
                 query_mask=body, generator=g_pixel,
@@ -427,30 +466,37 @@ class AsconLoss(nn.Module):
         return (
             f"denoiser: {w}; mac-net: {mw}; anchors {self.n_anchors} (top-{self.n_positives}), "
             f"queries {self.n_queries}, negatives {self.n_negatives} within m {self.negative_window} "
-            f"({self.negative_distance}), tau {self.tau:g}, background threshold {self.background_threshold}"
+            f"({self.negative_distance}), tau {self.tau:g}, background threshold {self.background_threshold}, "
+            f"local target {self.local_target}, ssim {self.ssim_form}"
         )
+
+
+def term_gradients(
+    loss: AsconLoss, denoised: torch.Tensor, ndct: torch.Tensor, *, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """``dL/d denoised`` (B, 1, H, W, signed) of every weighted term with weight > 0
+    and of the total denoiser loss, MAC-Net frozen; the same samples (from
+    ``seed``) in every term, so the total's gradient is the sum of the terms'."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParameterError(f"seed must be an int >= 0, got {seed!r}")
+    active = [n for n in TERMS if loss.weights[n] > 0]
+    params = list(loss.mac_net.parameters()) if loss.mac_net is not None else []
+    grads: dict[str, torch.Tensor] = {}
+    with frozen(params):
+        for name in [*active, "total"]:
+            x = denoised.detach().clone().requires_grad_(True)
+            gen = torch.Generator(device=x.device).manual_seed(seed)
+            res = loss.terms(x, ndct, active if name == "total" else (name,), generator=gen)
+            value = res.total if name == "total" else loss.weights[name] * res.terms[name]
+            (grads[name],) = torch.autograd.grad(value, x)
+    return grads
 
 
 def gradient_maps(
     loss: AsconLoss, denoised: torch.Tensor, ndct: torch.Tensor, *, seed: int = 0
 ) -> dict[str, torch.Tensor]:
-    """``|dL/d denoised|`` (B, H, W) for every weighted term with weight > 0 and for
-    the total denoiser loss, MAC-Net frozen; the same samples (from ``seed``) in
-    every term, so the total's gradient is the sum of the terms' gradients."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError(f"seed must be an int >= 0, got {seed!r}")
-    active = [n for n in TERMS if loss.weights[n] > 0]
-    params = list(loss.mac_net.parameters()) if loss.mac_net is not None else []
-    maps: dict[str, torch.Tensor] = {}
-    with frozen(params):
-        for name in [*active, "total"]:
-            x = denoised.detach().clone().requires_grad_(True)
-            gen = torch.Generator().manual_seed(seed)
-            res = loss.terms(x, ndct, active if name == "total" else (name,), generator=gen)
-            value = res.total if name == "total" else loss.weights[name] * res.terms[name]
-            (grad,) = torch.autograd.grad(value, x)
-            maps[name] = grad.abs()[:, 0]
-    return maps
+    """``|dL/d denoised|`` (B, H, W) of :func:`term_gradients`."""
+    return {name: g.abs()[:, 0] for name, g in term_gradients(loss, denoised, ndct, seed=seed).items()}
 
 
 _ASCON_LOSS_KEYWORDS = tuple(
@@ -506,7 +552,10 @@ def ascon_loss(
 __all__ = [
     "ABLATIONS",
     "BACKGROUND_THRESHOLD",
+    "LOCAL_TARGETS",
+    "MAC_OPTIMIZERS",
     "PRESETS",
+    "SSIM_FORMS",
     "SAMPLING_PRESETS",
     "TERMS",
     "AsconLoss",
@@ -516,5 +565,6 @@ __all__ = [
     "background_filter",
     "frozen",
     "gradient_maps",
+    "term_gradients",
     "perceptual_loss",
 ]

@@ -279,8 +279,12 @@ def patch_noncontrastive_loss(
         anchor_mask: (B, h, w) bool, where anchors may lie (the background
             filter); None allows every cell.
         generator: random stream for the anchors.
-        reduction: ``"mean"`` over anchors (default; the paper writes a sum,
-            which only rescales the loss by the number of anchors) or ``"sum"``.
+        reduction: ``"mean"`` over anchors (default) or ``"sum"`` (the paper's
+            eq. (4)). The term alone only changes scale, but in a total loss the
+            sum multiplies this term's weight, and so its gradient against the
+            pixel terms, by the number of anchors (32 per image for Mayo-2016):
+            the choice sets the balance the presets' weights were tuned for
+            (see notebook 03's gradient table).
 
     Returns:
         ``(loss, sample)``. The target side gets no gradient. With fewer than 2

@@ -205,6 +205,7 @@ def pixel_contrastive_loss(
     query_mask: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     reduction: str = "mean",
+    target_mlp: nn.Module | None = None,
 ) -> tuple[torch.Tensor, PixelSample]:
     """``L_local`` of eq. (5) with hard negatives.
 
@@ -218,6 +219,11 @@ def pixel_contrastive_loss(
         query_mask: (B, H, W) bool, where queries may lie (the background filter).
         generator: random stream for the queries.
         reduction: ``"mean"`` over queries (default; the paper writes a sum) or ``"sum"``.
+            The mean rescales this term by 1 / (number of queries) against the
+            other terms of a total loss, so the choice changes their balance.
+        target_mlp: None maps query, positive and negatives through ``local_mlp``
+            (the paper's one MLP); a module (the EMA copy, official code) maps the
+            positive and negatives instead, under ``no_grad``.
 
     Returns:
         ``(loss, sample)``. The target features get no gradient.
@@ -236,9 +242,15 @@ def pixel_contrastive_loss(
     p = gather_vectors(tg, queries).reshape(-1, c)[keep]
     n = gather_vectors(tg, negatives).reshape(-1, n_negatives, c)[keep]
     n_valid = neg_valid.reshape(-1, n_negatives)[keep]
-    v_all = local_mlp(torch.cat([q, p, n.reshape(-1, c)], dim=0))
     nq = q.shape[0]
-    v_q, v_p, v_n = v_all[:nq], v_all[nq: 2 * nq], v_all[2 * nq:].reshape(nq, n_negatives, -1)
+    if target_mlp is None:
+        v_all = local_mlp(torch.cat([q, p, n.reshape(-1, c)], dim=0))
+        v_q, v_p, v_n = v_all[:nq], v_all[nq: 2 * nq], v_all[2 * nq:].reshape(nq, n_negatives, -1)
+    else:
+        v_q = local_mlp(q)
+        with torch.no_grad():
+            v_t = target_mlp(torch.cat([p, n.reshape(-1, c)], dim=0))
+        v_p, v_n = v_t[:nq], v_t[nq:].reshape(nq, n_negatives, -1)
     per_query = info_nce(v_q, v_p, v_n, tau=tau, negative_valid=n_valid)
     return (per_query.mean() if reduction == "mean" else per_query.sum()), sample
 

@@ -10,6 +10,14 @@ use_sample_covariance=False)`` computes: it filters with a truncated Gaussian
 (radius ``int(3.5 * 1.5 + 0.5) = 5``, so 11 taps) and averages the map after
 cropping ``(11 - 1) // 2 = 5`` border pixels, where its reflect padding has no
 effect.
+
+The official ASCON code's form is also offered (``padding="reflect",
+clamp=True``, :data:`OFFICIAL_FORM`): its ``util.compute_ssim`` filters with
+kornia's ``filter2d``, which reflect-pads the image (mirror without repeating
+the edge, ``torch.nn.functional.pad(mode="reflect")``) so the map covers every
+pixel, and clamps the map to [0, 1] before the mean. On smooth, similar
+images the two forms differ in the fourth decimal (e.g. 0.98608 against
+0.98632); on an anti-correlated pair the clamp turns a negative SSIM into 0.
 """
 from __future__ import annotations
 
@@ -23,6 +31,9 @@ WIN_SIZE = 11
 SIGMA = 1.5
 K1 = 0.01
 K2 = 0.03
+PADDINGS = ("valid", "reflect")
+OFFICIAL_FORM = {"padding": "reflect", "clamp": True}
+"""Keywords of :func:`ssim` that give the official ASCON code's SSIM."""
 
 
 def gaussian_window(win_size: int = WIN_SIZE, sigma: float = SIGMA, *, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -53,15 +64,22 @@ def ssim_map(
     sigma: float = SIGMA,
     k1: float = K1,
     k2: float = K2,
+    padding: str = "valid",
 ) -> torch.Tensor:
-    """The SSIM map of two (B, C, H, W) batches over the valid region:
-    (B, C, H - win_size + 1, W - win_size + 1)."""
+    """The SSIM map of two (B, C, H, W) batches.
+
+    ``padding="valid"`` (scikit-image): the pixels whose window lies inside the
+    image, (B, C, H - win_size + 1, W - win_size + 1). ``padding="reflect"``
+    (official ASCON code, kornia ``filter2d``): the images are reflect-padded by
+    ``win_size // 2`` first, so the map is (B, C, H, W)."""
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.ndim != 4 or x.shape != y.shape:
         sx = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         sy = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise ParameterError(f"ssim expects two (B, C, H, W) tensors of the same shape, got {sx} and {sy}")
     if isinstance(data_range, bool) or not isinstance(data_range, (int, float)) or not data_range > 0:
         raise ParameterError(f"data_range must be a number > 0, got {data_range!r}")
+    if padding not in PADDINGS:
+        raise ParameterError(f"padding must be one of {PADDINGS}, got {padding!r}")
     if min(x.shape[-2:]) < win_size:
         raise ParameterError(f"images of {tuple(x.shape[-2:])} pixels are smaller than win_size = {win_size}")
     dtype = x.dtype if x.is_floating_point() else torch.float32
@@ -69,6 +87,9 @@ def ssim_map(
     g = gaussian_window(win_size, sigma, dtype=dtype, device=x.device)
     c1 = (k1 * data_range) ** 2
     c2 = (k2 * data_range) ** 2
+    if padding == "reflect":
+        r = win_size // 2
+        x, y = F.pad(x, (r, r, r, r), mode="reflect"), F.pad(y, (r, r, r, r), mode="reflect")
     mu_x, mu_y = _filter(x, g), _filter(y, g)
     vx = _filter(x * x, g) - mu_x**2
     vy = _filter(y * y, g) - mu_y**2
@@ -78,23 +99,45 @@ def ssim_map(
     return num / den
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, reduction: str = "mean", **kwargs) -> torch.Tensor:
+def ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    padding: str = "valid",
+    clamp: bool = False,
+    **kwargs,
+) -> torch.Tensor:
     """Mean SSIM: a scalar (``reduction="mean"``) or one value per image (``"none"``).
 
+    ``padding`` (``"valid"`` or ``"reflect"``) is passed to :func:`ssim_map`;
+    ``clamp=True`` clips the map to [0, 1] before the mean (official ASCON code).
     Keywords ``win_size``, ``sigma``, ``k1``, ``k2`` go to :func:`ssim_map`.
     """
     if reduction not in ("mean", "none"):
         raise ParameterError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-    per_image = ssim_map(x, y, data_range=data_range, **kwargs).flatten(1).mean(1)
+    if not isinstance(clamp, bool):
+        raise ParameterError(f"clamp must be True or False, got {clamp!r}")
+    smap = ssim_map(x, y, data_range=data_range, padding=padding, **kwargs)
+    if clamp:
+        smap = smap.clamp(0.0, 1.0)
+    per_image = smap.flatten(1).mean(1)
     return per_image.mean() if reduction == "mean" else per_image
 
 
 class SSIMLoss(nn.Module):
     """``L_SSIM = 1 - SSIM(denoised, ndct)`` (mean over the batch)."""
 
-    def __init__(self, data_range: float = 1.0, win_size: int = WIN_SIZE, sigma: float = SIGMA) -> None:
+    def __init__(self, data_range: float = 1.0, win_size: int = WIN_SIZE, sigma: float = SIGMA, *,
+                 padding: str = "valid", clamp: bool = False) -> None:
         super().__init__()
         gaussian_window(win_size, sigma)  # validates
+        if padding not in PADDINGS:
+            raise ParameterError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        if not isinstance(clamp, bool):
+            raise ParameterError(f"clamp must be True or False, got {clamp!r}")
+        self.padding, self.clamp = padding, clamp
         if isinstance(data_range, bool) or not isinstance(data_range, (int, float)) or not data_range > 0:
             raise ParameterError(f"data_range must be a number > 0, got {data_range!r}")
         self.data_range = float(data_range)
@@ -102,10 +145,12 @@ class SSIMLoss(nn.Module):
         self.sigma = float(sigma)
 
     def forward(self, denoised: torch.Tensor, ndct: torch.Tensor) -> torch.Tensor:
-        return 1.0 - ssim(denoised, ndct, data_range=self.data_range, win_size=self.win_size, sigma=self.sigma)
+        return 1.0 - ssim(denoised, ndct, data_range=self.data_range, win_size=self.win_size, sigma=self.sigma,
+                          padding=self.padding, clamp=self.clamp)
 
     def extra_repr(self) -> str:
-        return f"gaussian window {self.win_size}, sigma {self.sigma:g}, data_range {self.data_range:g}"
+        return (f"gaussian window {self.win_size}, sigma {self.sigma:g}, data_range {self.data_range:g}, "
+                f"padding {self.padding}, clamp {self.clamp}")
 
 
-__all__ = ["K1", "K2", "SIGMA", "WIN_SIZE", "SSIMLoss", "gaussian_window", "ssim", "ssim_map"]
+__all__ = ["K1", "K2", "OFFICIAL_FORM", "PADDINGS", "SIGMA", "WIN_SIZE", "SSIMLoss", "gaussian_window", "ssim", "ssim_map"]

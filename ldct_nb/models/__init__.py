@@ -25,9 +25,10 @@ __all__ = ["build", "build_method", "available", "presets", "MethodSpec", "Optim
 
 _ESAU_LOSS = {
     # ASCON sec. 2.4 without MAC-Net: 10 (MSE + SSIM loss); AdamW betas (0.9, 0.99), wd 1e-9, lr 1e-4.
-    "paper": (10.0, 10.0, OptimSettings("adamw", 1e-4, (0.9, 0.99), 1e-9)),
-    # official code: 100 MSE + 10 (1 - SSIM); AdamW lr 2e-4, betas (0.5, 0.999), wd 0.01.
-    "official": (100.0, 10.0, OptimSettings("adamw", 2e-4, (0.5, 0.999), 0.01)),
+    "paper": (10.0, 10.0, OptimSettings("adamw", 1e-4, (0.9, 0.99), 1e-9), {}),
+    # official code: 100 MSE + 10 (1 - SSIM) with its kornia SSIM (reflect padding, clamped map);
+    # AdamW lr 2e-4, betas (0.5, 0.999), wd 0.01.
+    "official": (100.0, 10.0, OptimSettings("adamw", 2e-4, (0.5, 0.999), 0.01), {"padding": "reflect", "clamp": True}),
 }
 
 
@@ -78,11 +79,11 @@ def build_method(name: str, preset: str = "paper", **kwargs) -> MethodSpec:
     if name == "esau_net":
         kwargs.pop("feature_extractor", None)
         gen = build(name, preset, **kwargs)
-        w_mse, w_ssim, opt = _ESAU_LOSS[preset]
+        w_mse, w_ssim, opt, ssim_form = _ESAU_LOSS[preset]
 
         def content(out, y):
             mse = F.mse_loss(out, y)
-            s = 1 - ssim(out, y)
+            s = 1 - ssim(out, y, **ssim_form)
             return w_mse * mse + w_ssim * s, {"pixel": mse, "ssim_loss": s}
 
         return supervised_recipe("esau_net", preset, gen, content, opt,

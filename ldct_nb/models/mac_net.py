@@ -26,10 +26,22 @@ down-sampling; bilinear x2 up-sampling with concatenated skips; decoder widths
 128, 64, 64. Inputs must have a height and width divisible by 16 (no padding is
 done: :class:`~ldct_nb.errors.ParameterError` names the size otherwise).
 
-The local MLP is one module applied to the query (online), the positive and the
-negatives (target), as the paper's sec. 2.3 describes ("concatenate ... and map
-them ... through a two-layer MLP"); it belongs to the online side and is not
-copied into the target.
+The local MLP: the online ``local_mlp`` is trained; ``target_local_mlp`` is its EMA
+copy (like the target branch, no gradients). Which one maps the positive and the
+negatives is the loss's choice (``local_target`` of
+:class:`~ldct_nb.losses.ascon_loss.AsconLoss`):
+
+* ``"online"`` (``paper`` preset): one MLP for the query, the positive and the
+  negatives, as sec. 2.3 reads ("concatenate ... and map them ... through a
+  two-layer MLP"), with gradients on every side;
+* ``"ema"`` (``official`` preset): the official code maps the query with the
+  online head and the positive and negatives with the EMA copy of the projection
+  head (``mlp2`` of ``netProjection_target``) under ``no_grad``.
+
+BatchNorm buffers: :func:`ema_update` copies the online running statistics into
+the target (the official code leaves the target's own). Training runs MAC-Net in
+train mode, where BatchNorm uses batch statistics, so this only matters for a
+target used in eval mode.
 
 The losses that use these features are in :mod:`ldct_nb.losses`.
 """
@@ -267,6 +279,8 @@ class MACNet(nn.Module):
         self.local_mlp = LocalMLP(self.online.backbone.local_channels, local_hidden, local_dim)
         self.target = copy.deepcopy(self.online)
         self.target.requires_grad_(False)
+        self.target_local_mlp = copy.deepcopy(self.local_mlp)
+        self.target_local_mlp.requires_grad_(False)
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -291,8 +305,10 @@ class MACNet(nn.Module):
         return self.online_features(denoised), self.target_features(ndct)
 
     def update_target(self) -> None:
-        """One EMA step of the target towards the online branch (:func:`ema_update`)."""
+        """One EMA step of the target branch and of the target local MLP towards the
+        online ones (:func:`ema_update`)."""
         ema_update(self.target, self.online, self.momentum)
+        ema_update(self.target_local_mlp, self.local_mlp, self.momentum)
 
     def __repr__(self) -> str:
         n_online = sum(p.numel() for p in self.online_parameters())

@@ -140,13 +140,14 @@ def sobel_magnitude(x: Tensor, eps: float = 1e-12) -> Tensor:
     return torch.sqrt(gx**2 + gy**2 + eps)
 
 
-def ssim(x: Tensor, y: Tensor) -> Tensor:
+def ssim(x: Tensor, y: Tensor, **form) -> Tensor:
     """Mean SSIM on the [0, 1] scale (:func:`ldct_nb.losses.ssim.ssim`: Gaussian
-    window 11, sigma 1.5, K1 0.01, K2 0.03, data range 1). Imported lazily:
-    ``ldct_nb.losses`` itself imports :mod:`ldct_nb.models`."""
+    window 11, sigma 1.5, K1 0.01, K2 0.03, data range 1; ``form`` may give its
+    ``padding`` / ``clamp``). Imported lazily: ``ldct_nb.losses`` itself imports
+    :mod:`ldct_nb.models`."""
     from ldct_nb.losses.ssim import ssim as _ssim
 
-    return _ssim(x, y, data_range=1.0)
+    return _ssim(x, y, data_range=1.0, **form)
 
 
 def multiscale_ssim_loss(x: Tensor, y: Tensor, scales: int = 3) -> Tensor:
