@@ -865,3 +865,22 @@ def test_synthetic_bad_image_size_is_refused_before_any_array_is_made(tmp_path):
         with pytest.raises(ParameterError, match="image_size must be an int >= 1"):
             _synthetic(tmp_path, image_size=bad)
     assert _tmp_folders(tmp_path) == []
+
+
+def test_opening_a_split_another_process_is_writing_names_the_writer(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys, time\nfrom ldct_nb.data import cache\n"
+            "with cache.data_lock(sys.argv[1]):\n    print('writing', flush=True); time.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        with pytest.raises(DataError, match=rf"no cached split 'train' .*process {proc.pid} is writing the cache now"):
+            open_split(tmp_path, "train")
+    finally:
+        proc.kill()
+        proc.wait()
+    with pytest.raises(DataError) as err:  # the writer is gone: no stale "is writing" claim
+        open_split(tmp_path, "train")
+    assert "is writing" not in str(err.value)

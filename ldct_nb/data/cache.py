@@ -257,8 +257,13 @@ def open_split(run_dir: str | Path, split: str) -> CacheSplit:
     folder = split_dir(run_dir, split)
     if not (folder / "meta.json").is_file():
         available = list_splits(run_dir)
-        pid = holder_pid(folder.parent / LOCK_NAME)
-        busy = f"; process {pid} is writing the cache now" if pid is not None else ""
+        busy = ""
+        if folder.parent.is_dir():
+            try:
+                with file_lock(folder.parent / LOCK_NAME):
+                    pass
+            except BusyError:
+                busy = f"; process {holder_pid(folder.parent / LOCK_NAME)} is writing the cache now"
         raise DataError(
             f"{folder}: no cached split {split!r} (cached: {available or 'none'}){busy}; run notebook 01_data "
             f"with this run_dir first"
