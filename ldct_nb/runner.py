@@ -195,9 +195,8 @@ def coerce_parameter(where: str, value: Any, default: Any) -> Any:
         if _is_number(value):
             return value
         if isinstance(value, str) and _NUMBER.match(value.strip()):
-            number = float(value.strip().replace("_", ""))
-            return int(number) if isinstance(default, int) and number.is_integer() and "." not in value \
-                and "e" not in value.lower() else number
+            text = value.strip().replace("_", "")
+            return int(text) if isinstance(default, int) and re.fullmatch(r"[-+]?\d+", text) else float(text)
         raise ParameterError(
             f"{where} must be a number (the notebook's default is {default!r}), got "
             f"{type(value).__name__} {value!r}"
