@@ -477,10 +477,10 @@ def test_detection_cache_boxes_and_simulated_ldct(pe_ct, tmp_path):
             want = np.asarray(boxes[info["id"]], np.float32).reshape(-1, 4)
             np.testing.assert_array_equal(sp.boxes[k], want)  # the slice without lesion has no box
             assert info["patient"] == info["id"][:2]
-            assert sp.meta["n0"] == 3000.0
+            assert sp.meta["n0"] == manifest.raw["simulation"]["n0"]  # the N0 used (LIDnet's 3000, calibrated)
     train = splits["train"]
     nd, ld = np.asarray(train.ndct), np.asarray(train.ldct)
-    # the NDCT is the file's HU image; the LDCT is simulated from it at N0 = 3000
+    # the NDCT is the file's HU image; the LDCT is simulated from it at the manifest's N0
     yy, xx = np.mgrid[:SIZE, :SIZE]
     inner = (np.hypot(yy - 15.5, xx - 15.5) < 9) & (nd[1] < 100)
     assert abs(float(nd[1][inner].mean()) - 40) < 2 and float(nd[1][inner].std()) < 4
@@ -792,8 +792,9 @@ def test_detection_honours_n_views_noise_and_labels_of_the_manifest(pe_ct, tmp_p
     train = prepare_data(m, tmp_path / "run", splits=["train"], seed=3, progress=False)["train"]
     assert train.meta["n_views"] == 12 and train.meta["electronic_noise_std"] == 5.0
     info = train.meta["slices"][0]
-    want = simulate.simulate_ldct(np.array(train.ndct[0]), 3000.0, seed=info["noise_seed"], pixel_size_mm=0.7,
-                                  n_views=12, electronic_noise_std=5.0)
+    want = simulate.simulate_ldct(np.array(train.ndct[0]), float(doc["simulation"]["n0"]), seed=info["noise_seed"],
+                                  pixel_size_mm=0.7, n_views=12, electronic_noise_std=5.0,
+                                  filter_name=doc["simulation"]["filter_name"])
     np.testing.assert_array_equal(train.ldct[0], want)  # the manifest's views and electronic noise were used
     assert [lab.tolist() for lab in train.box_labels] == [[1, 2], []]
 
@@ -806,8 +807,11 @@ def test_detection_splits_never_share_noise(pe_ct, tmp_path):
     test_file.write_bytes(train_file.read_bytes())  # the same image in both splits
     splits = prepare_data(manifest, tmp_path / "run", progress=False)
     np.testing.assert_array_equal(splits["train"].ndct[0], splits["test"].ndct[0])
-    noise_train = np.asarray(splits["train"].ldct[0]) - np.asarray(splits["train"].ndct[0])
-    noise_test = np.asarray(splits["test"].ldct[0]) - np.asarray(splits["test"].ndct[0])
+    sim = manifest.raw["simulation"]  # noise = LDCT - its noise-free reconstruction (not the smoothing of the filter)
+    clean = simulate.reconstruct_noise_free(np.asarray(splits["train"].ndct[0]), pixel_size_mm=0.7,
+                                            filter_name=sim["filter_name"])
+    noise_train = np.asarray(splits["train"].ldct[0]) - clean
+    noise_test = np.asarray(splits["test"].ldct[0]) - clean
     assert abs(np.corrcoef(noise_train.ravel(), noise_test.ravel())[0, 1]) < 0.5
     assert splits["train"].meta["slices"][0]["noise_seed"] != splits["test"].meta["slices"][0]["noise_seed"]
 

@@ -17,7 +17,8 @@ from ldct_nb.data.manifest import (
 )
 from ldct_nb.errors import DataError, DataWarning, ManifestError, ParameterError
 
-SHIPPED = ["l_ct_a", "l_ct_g", "mayo2016", "mayo2020", "pe_ct", "synthetic"]
+SHIPPED = ["l_ct_a", "l_ct_g", "mayo2016", "mayo2020", "pe_ct", "synthetic", "synthetic_l_ct_a",
+           "synthetic_l_ct_g", "synthetic_pe_ct"]
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +135,7 @@ def test_detection_manifests_match_table_1(name, train, test, n0):
     assert m.kind == "detection" and m.paper == "lidnet"
     assert m.expected_counts == {"train": train, "test": test}
     assert m.raw["dataset"]["total"] == train + test
-    assert m.raw["simulation"]["n0"] == n0
+    assert m.raw["simulation"]["n0_paper"] == n0  # the paper's N0; "n0" is the calibrated one used (issue 10)
     assert "mu_water" in m.raw["simulation"]["n0_unit"]
     assert m.image_size == 512
     assert m.raw["annotations"] == {"file": "annotations.csv", "format": "csv"}
@@ -149,7 +150,9 @@ def test_synthetic_manifest_seeds_distinct():
     flat = [x for s in seeds.values() for x in s]
     assert len(flat) == len(set(flat)) == 88
     assert m.image_size == 256
-    assert m.raw["dose"]["n0_full"] == 1.0e6 and m.raw["dose"]["n_views"] is None
+    # the dose is given by its effect (issue 10): N0 is calibrated to the noise target
+    assert m.raw["dose"]["n0_full"] is None and m.raw["dose"]["noise_target_hu"] == 12.0
+    assert m.raw["dose"]["filter_name"] == "cosine" and m.raw["dose"]["n_views"] is None
     assert m.missing() == []
     m.check_available()  # nothing to read: no-op
     with pytest.raises(ParameterError, match="generated"):

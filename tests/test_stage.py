@@ -29,7 +29,9 @@ def test_settings_default_to_the_manifest(synthetic):
     gen, dose = synthetic.raw["generator"], synthetic.raw["dose"]
     assert s["image_size"] == gen["image_size"] and s["counts"] == gen["counts"]
     assert s["phantom_kind"] == gen["kind"] and s["split_seeds"] == gen["split_seeds"]
-    assert s["n0_full"] == float(dose["n0_full"]) and s["dose_fraction"] == dose["dose_fraction"]
+    assert dose["n0_full"] is None and s["dose"].full_target_hu == dose["noise_target_hu"]  # calibrated
+    assert s["n0_full"] == s["dose"].n0_full > 0 and s["dose_fraction"] == dose["dose_fraction"]
+    assert s["filter_name"] == dose["filter_name"] and s["lesion_kind"] == gen["lesion_kind"]
     assert s["n_views"] is None and s["seed"] == 0
 
 
@@ -104,7 +106,7 @@ def test_prepare_synthetic_and_dataset_table(synthetic, tmp_path):
     gen = synthetic.raw["generator"]
     assert train.meta["base_seed"] == gen["seed"] + gen["split_seeds"]["train"]
     assert splits["test"].meta["base_seed"] == gen["seed"] + gen["split_seeds"]["test"]
-    assert train.meta["n0_full"] == float(synthetic.raw["dose"]["n0_full"])
+    assert train.meta["n0_full"] == synthetic_settings(synthetic, image_size=32)["n0_full"]
     assert train.meta["manifest_sha256"] == synthetic.sha256()
     assert train.meta["dataset"] == "synthetic"
 

@@ -523,6 +523,9 @@ def build_synthetic_split(
     base_seed: int,
     kind: str = "abdomen",
     fov_mm: float = 360.0,
+    lesion_kind: str | None = None,
+    filter_name: str = "ramp",
+    filter_cutoff: float | None = None,
     n0_full: float = 1e5,
     dose_fraction: float = 0.25,
     n_views: int | None = None,
@@ -553,6 +556,7 @@ def build_synthetic_split(
         fov_mm=fov_mm, n0_full=n0_full, dose_fraction=dose_fraction, n_views=n_views,
         electronic_noise_std=electronic_noise_std, mu_water_per_mm=mu_water_per_mm,
         hu_window=list(hu_window), manifest_sha256=manifest_sha256,
+        lesion_kind=lesion_kind, filter_name=filter_name, filter_cutoff=filter_cutoff,
     )
     fp = fingerprint(params)
     with data_lock(run_dir):  # a damaged or stale split is rebuilt; nobody else writes meanwhile
@@ -567,12 +571,12 @@ def build_synthetic_split(
             for start in range(0, n_slices, batch_size):
                 idx = range(start, min(start + batch_size, n_slices))
                 seeds = [base_seed + i for i in idx]
-                phantoms = [make_phantom(image_size, s, kind, fov_mm=fov_mm) for s in seeds]
+                phantoms = [make_phantom(image_size, s, kind, fov_mm=fov_mm, lesion_kind=lesion_kind) for s in seeds]
                 hu = np.stack([p.hu for p in phantoms])
                 ndct, ldct = simulate_pair(
                     hu, n0_full=n0_full, dose_fraction=dose_fraction, seed=seeds, pixel_size_mm=fov_mm / image_size,
                     mu_water_per_mm=mu_water_per_mm, n_views=n_views, electronic_noise_std=electronic_noise_std,
-                    circle=True, device=device,
+                    filter_name=filter_name, filter_cutoff=filter_cutoff, circle=True, device=device,
                 )
                 for j, (i, p) in enumerate(zip(idx, phantoms)):
                     arrays["phantom"][i] = p.hu
@@ -745,7 +749,8 @@ def build_detection_split(
         annotations_sha256=_sha256(csv_path), seed=int(seed), hu_window=list(manifest.hu_window),
         n0=float(sim.get("n0", 1000)), mu_water_per_mm=float(sim.get("mu_water_per_mm", 0.0171)),
         n_views=sim.get("n_views"), electronic_noise_std=float(sim.get("electronic_noise_std", 0.0)),
-        hash_files=bool(hash_files),
+        hash_files=bool(hash_files), filter_name=sim.get("filter_name") or "ramp",
+        filter_cutoff=sim.get("filter_cutoff"),
     )
     fp = fingerprint(params)
     with data_lock(run_dir):
@@ -784,7 +789,8 @@ def build_detection_split(
                 ndct_arr[k] = hu
                 ldct_arr[k] = simulate_ldct(
                     hu, params["n0"], seed=noise_seed, pixel_size_mm=sx, mu_water_per_mm=params["mu_water_per_mm"],
-                    n_views=params["n_views"], electronic_noise_std=params["electronic_noise_std"], device=device,
+                    n_views=params["n_views"], electronic_noise_std=params["electronic_noise_std"],
+                    filter_name=params["filter_name"], filter_cutoff=params["filter_cutoff"], device=device,
                 )
                 writer.add_slice(
                     np.array([r["box"] for r in boxed], dtype=np.float32).reshape(-1, 4),

@@ -63,8 +63,14 @@ the optional slice fields, ``expected_counts`` and::
       file: annotations.csv            # relative to the data root
       format: csv                      # only csv
     simulation:
-      n0: 3000                         # incident photons (see n0_unit)
+      n0: 3000                         # incident photons (see n0_unit): the N0 used
       n0_unit: "..."                   # what N0 counts, in words
+      filter_name: cosine              # optional FBP filter (scikit-image iradon names; default ramp)
+      filter_cutoff: null              # optional cut-off, fraction of Nyquist
+      n0_paper: 3000                   # optional: the paper's N0 when n0 is a calibrated stand-in
+      noise_target_hu: 66.5            # optional: the noise n0 was calibrated to (water cylinder)
+      noise_cylinder_mm: 250           # optional: that cylinder's diameter (default 250)
+      noise_source: "..."              # optional: where the noise level comes from
 
 The annotation CSV has a header with (at least) the columns
 ``image,x1,y1,x2,y2,label,split,patient``: ``image`` is a DICOM path relative
@@ -80,14 +86,21 @@ defines the split; otherwise the CSV must agree with them.
 
     generator:
       kind: abdomen                    # abdomen | chest
+      lesion_kind: metastasis          # optional, one of ldct_nb.data.phantom.LESION_KINDS[kind]
       image_size: 256
       fov_mm: 360
       counts: {train: 64, val: 8, test: 16}   # phantoms per split
       seed: 0
       split_seeds: {train: 1000, val: 2000, test: 3000}
     dose:
-      n0_full: 1.0e5                   # photons per detector bin per view, full dose
-      dose_fraction: 0.25              # low dose = dose_fraction * n0_full
+      n0_full: 1.0e5                   # photons per detector bin per view, full dose; or null and ...
+      noise_target_hu: null            # ... the full-dose noise (HU) it must give (ldct_nb.data.dose)
+      dose_fraction: 0.25              # low dose = dose_fraction * n0_full; or null and ...
+      ldct_noise_target_hu: null       # ... the low-dose noise (HU) it must give
+      noise_cylinder_mm: 250           # optional: water cylinder of the noise targets (default 250)
+      noise_source: "..."              # optional: where the targets come from
+      n0_paper: null                   # optional: the paper's N0 the targets stand for
+      filter_name: cosine              # optional FBP filter (default ramp), filter_cutoff optional
       n_views: null                    # null = as many views as pixels across
       electronic_noise_std: 0.0        # additive Gaussian on counts
       mu_water_per_mm: 0.0171
@@ -160,10 +173,12 @@ _SOURCE_KEYS = (("url", "terms", "citation"), ("doi", "notes"))
 _LAYOUT_KEYS = (("ndct", "ldct"), ("case_sensitive",))
 _ANNOTATION_KEYS = (("file", "format"), ("notes",))
 _SIMULATION_KEYS = (("n0", "n0_unit"), ("mu_water_per_mm", "n_views",
-                                        "electronic_noise_std", "notes"))
-_GENERATOR_KEYS = (("kind", "image_size", "fov_mm", "counts", "seed", "split_seeds"), ())
+                                        "electronic_noise_std", "notes", "filter_name", "filter_cutoff",
+                                        "n0_paper", "noise_target_hu", "noise_cylinder_mm", "noise_source"))
+_GENERATOR_KEYS = (("kind", "image_size", "fov_mm", "counts", "seed", "split_seeds"), ("lesion_kind",))
 _DOSE_KEYS = (("n0_full", "dose_fraction", "n_views", "electronic_noise_std",
-               "mu_water_per_mm"), ())
+               "mu_water_per_mm"), ("filter_name", "filter_cutoff", "noise_target_hu", "ldct_noise_target_hu",
+                                    "noise_cylinder_mm", "noise_source", "n0_paper"))
 _GLOB_CHARS = set("*?[]")
 _MAX_LISTED = 20
 
@@ -438,6 +453,7 @@ def _validate(raw: dict, label: str) -> dict:
             c.integer(sim["n_views"], "simulation.n_views", nullable=True)
         if "electronic_noise_std" in sim:
             c.number(sim["electronic_noise_std"], "simulation.electronic_noise_std", nonneg=True)
+        _validate_noise_fields(sim, "simulation", c)
     return out
 
 
@@ -469,6 +485,21 @@ def _validate_splits(value: Any, c: _Checker, *, allow_empty: bool) -> dict[str,
     return out
 
 
+def _validate_noise_fields(section: dict, name: str, c: _Checker) -> None:
+    """The optional FBP filter and noise-target fields of ``dose`` / ``simulation``."""
+    from ldct_nb.data.simulate import FILTER_NAMES
+
+    if section.get("filter_name") is not None:
+        c.string(section["filter_name"], f"{name}.filter_name", choices=FILTER_NAMES)
+    cutoff = c.number(section.get("filter_cutoff"), f"{name}.filter_cutoff", positive=True, nullable=True)
+    if cutoff is not None and cutoff > 1:
+        raise c.fail(f"{name}.filter_cutoff", f"must be a fraction of the Nyquist frequency in (0, 1], got {cutoff}")
+    for key in ("noise_target_hu", "noise_cylinder_mm", "n0_paper"):
+        c.number(section.get(key), f"{name}.{key}", positive=True, nullable=True)
+    if section.get("noise_source") is not None:
+        c.string(section["noise_source"], f"{name}.noise_source")
+
+
 def _validate_synthetic(raw: dict, c: _Checker) -> dict[str, tuple[str, ...]]:
     gen = c.mapping(raw["generator"], "generator")
     c.keys(gen, "generator", *_GENERATOR_KEYS)
@@ -498,12 +529,22 @@ def _validate_synthetic(raw: dict, c: _Checker) -> dict[str, tuple[str, ...]]:
             raise c.fail("generator.split_seeds",
                          f"gives splits '{s1}' and '{s2}' overlapping seed ranges "
                          f"[{lo1}, {hi1}) and [{lo2}, ...): they would share phantoms")
+    if gen.get("lesion_kind") is not None:
+        from ldct_nb.data.phantom import LESION_KINDS
+
+        c.string(gen["lesion_kind"], "generator.lesion_kind", choices=LESION_KINDS[gen["kind"]])
     dose = c.mapping(raw["dose"], "dose")
     c.keys(dose, "dose", *_DOSE_KEYS)
-    c.number(dose["n0_full"], "dose.n0_full", positive=True)
-    frac = c.number(dose["dose_fraction"], "dose.dose_fraction", positive=True)
-    if frac > 1:
+    for given, target in (("n0_full", "noise_target_hu"), ("dose_fraction", "ldct_noise_target_hu")):
+        if (dose[given] is None) == (dose.get(target) is None):
+            raise c.fail(f"dose.{given}", f"or 'dose.{target}' must be given (the other null or absent), got "
+                                          f"{given}={dose[given]!r}, {target}={dose.get(target)!r}")
+    c.number(dose["n0_full"], "dose.n0_full", positive=True, nullable=True)
+    frac = c.number(dose["dose_fraction"], "dose.dose_fraction", positive=True, nullable=True)
+    if frac is not None and frac > 1:
         raise c.fail("dose.dose_fraction", f"must be in (0, 1], got {frac}")
+    c.number(dose.get("ldct_noise_target_hu"), "dose.ldct_noise_target_hu", positive=True, nullable=True)
+    _validate_noise_fields(dose, "dose", c)
     c.integer(dose["n_views"], "dose.n_views", nullable=True)
     c.number(dose["electronic_noise_std"], "dose.electronic_noise_std", nonneg=True)
     c.number(dose["mu_water_per_mm"], "dose.mu_water_per_mm", positive=True)

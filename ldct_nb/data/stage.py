@@ -18,12 +18,27 @@ from ldct_nb.errors import ParameterError
 from ldct_nb.validate import check_int
 
 
-def synthetic_settings(manifest: Manifest, **overrides: Any) -> dict[str, Any]:
+def synthetic_settings(manifest: Manifest, *, device: str | None = None, **overrides: Any) -> dict[str, Any]:
     """The synthetic generator and dose settings: the manifest's values with
     every non-None override applied (``image_size``, ``counts``, ``phantom_kind``,
-    ``n0_full``, ``dose_fraction``, ``seed``, ``n_views``, ``fov_mm``)."""
+    ``lesion_kind``, ``n0_full``, ``dose_fraction``, ``noise_target_hu``,
+    ``ldct_noise_target_hu``, ``filter_name``, ``filter_cutoff``, ``seed``,
+    ``n_views``, ``fov_mm``). Noise targets are turned into N0 for this image
+    size (:func:`ldct_nb.data.dose.resolve_dose`; an N0 override wins over a
+    target, a target override over the manifest's N0); ``settings["dose"]``
+    records how."""
+    from ldct_nb.data.dose import resolve_dose
+
     gen = dict(manifest.raw["generator"])
     dose = dict(manifest.raw["dose"])
+    if overrides.get("noise_target_hu") is not None and overrides.get("n0_full") is None:
+        dose["n0_full"] = None
+    if overrides.get("ldct_noise_target_hu") is not None and overrides.get("dose_fraction") is None:
+        dose["dose_fraction"] = None
+    if overrides.get("n0_full") is not None:
+        dose["noise_target_hu"] = None
+    if overrides.get("dose_fraction") is not None:
+        dose["ldct_noise_target_hu"] = None
     settings = {
         "image_size": gen["image_size"],
         "counts": dict(gen["counts"]),
@@ -31,8 +46,13 @@ def synthetic_settings(manifest: Manifest, **overrides: Any) -> dict[str, Any]:
         "fov_mm": float(gen["fov_mm"]),
         "seed": int(gen["seed"]),
         "split_seeds": dict(gen["split_seeds"]),
-        "n0_full": float(dose["n0_full"]),
-        "dose_fraction": float(dose["dose_fraction"]),
+        "lesion_kind": gen.get("lesion_kind"),
+        "n0_full": dose["n0_full"],
+        "dose_fraction": dose["dose_fraction"],
+        "noise_target_hu": dose.get("noise_target_hu"),
+        "ldct_noise_target_hu": dose.get("ldct_noise_target_hu"),
+        "filter_name": dose.get("filter_name") or "ramp",
+        "filter_cutoff": dose.get("filter_cutoff"),
         "n_views": dose.get("n_views"),
         "electronic_noise_std": float(dose.get("electronic_noise_std", 0.0)),
         "mu_water_per_mm": float(dose.get("mu_water_per_mm", 0.0171)),
@@ -61,6 +81,15 @@ def synthetic_settings(manifest: Manifest, **overrides: Any) -> dict[str, Any]:
                 f"counts: split {sa!r} ({a1 - a0} phantoms from seed {a0}) would reuse phantoms of split {sb!r} "
                 f"(from seed {b0}); lower the counts or spread split_seeds in {manifest.path}"
             )
+    resolved = resolve_dose(
+        image_size=settings["image_size"], fov_mm=settings["fov_mm"], n0_full=settings["n0_full"],
+        dose_fraction=settings["dose_fraction"], noise_target_hu=settings["noise_target_hu"],
+        ldct_noise_target_hu=settings["ldct_noise_target_hu"], noise_cylinder_mm=dose.get("noise_cylinder_mm"),
+        n_views=settings["n_views"], mu_water_per_mm=settings["mu_water_per_mm"],
+        electronic_noise_std=settings["electronic_noise_std"], filter_name=settings["filter_name"],
+        filter_cutoff=settings["filter_cutoff"], device=device,
+    )
+    settings.update(n0_full=resolved.n0_full, dose_fraction=resolved.dose_fraction, dose=resolved)
     return settings
 
 
@@ -101,7 +130,7 @@ def _prepare_locked(manifest, run_dir, splits, max_slices_per_patient, device, f
                     hash_files, synthetic_overrides) -> dict[str, CacheSplit]:
     cache.clean_partial(run_dir)
     if manifest.kind == "synthetic":
-        s = synthetic_settings(manifest, **synthetic_overrides)
+        s = synthetic_settings(manifest, device=device, **synthetic_overrides)
         unknown = sorted(set(splits or ()) - set(s["counts"]))
         if unknown:
             raise ParameterError(f"splits: {unknown} are not splits of {manifest.name}; known: {list(s['counts'])}")
@@ -112,6 +141,7 @@ def _prepare_locked(manifest, run_dir, splits, max_slices_per_patient, device, f
             out[split] = cache.build_synthetic_split(
                 run_dir, split, n_slices=int(n), image_size=int(s["image_size"]),
                 base_seed=s["seed"] + int(s["split_seeds"][split]), kind=s["phantom_kind"], fov_mm=s["fov_mm"],
+                lesion_kind=s["lesion_kind"], filter_name=s["filter_name"], filter_cutoff=s["filter_cutoff"],
                 n0_full=s["n0_full"], dose_fraction=s["dose_fraction"], n_views=s["n_views"],
                 electronic_noise_std=s["electronic_noise_std"], mu_water_per_mm=s["mu_water_per_mm"],
                 hu_window=manifest.hu_window, dataset=manifest.name, manifest_sha256=manifest.sha256(),

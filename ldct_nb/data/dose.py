@@ -1,0 +1,113 @@
+"""Doses given by their effect: the N0 of the synthetic benchmark from noise targets.
+
+A manifest's ``dose`` may give N0 directly (``n0_full``, ``dose_fraction``) or
+by the noise it must produce: ``noise_target_hu`` (full dose) and
+``ldct_noise_target_hu`` (low dose), each the noise standard deviation in the
+centre (60 % of the diameter) of a water cylinder of ``noise_cylinder_mm``
+(default 250 mm, about an adult abdomen) reconstructed with the benchmark's
+geometry and filter. :func:`resolve_dose` turns targets into N0 with
+:func:`~ldct_nb.data.noise.calibrate_n0` for the image size at hand, so a
+profile at 128 pixels and one at 512 get the same noise level, each with its
+own N0 (at fixed N0 the noise grows with the resolution).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ldct_nb.data import noise
+from ldct_nb.errors import ParameterError
+
+__all__ = ["DoseSettings", "resolve_dose"]
+
+DEFAULT_CYLINDER_MM = 250.0
+
+
+@dataclass(frozen=True)
+class DoseSettings:
+    """The N0 of both doses and where they come from.
+
+    ``n0_full`` / ``n0_low`` (= ``dose_fraction * n0_full``) are photons per
+    detector bin per view; ``*_noise_hu`` the noise they give in the water
+    cylinder (measured by the calibration; None when N0 was given directly);
+    ``*_target_hu`` the targets (None when N0 was given)."""
+
+    n0_full: float
+    dose_fraction: float
+    full_target_hu: float | None
+    low_target_hu: float | None
+    full_noise_hu: float | None
+    low_noise_hu: float | None
+    cylinder_mm: float
+
+    @property
+    def n0_low(self) -> float:
+        return self.n0_full * self.dose_fraction
+
+    def __repr__(self) -> str:
+        def part(name, n0, target, measured):
+            how = f" (calibrated: {measured:.1f} HU for a {target:g} HU target)" if target is not None else ""
+            return f"{name} N0 {n0:.4g}{how}"
+        return (f"DoseSettings({part('full', self.n0_full, self.full_target_hu, self.full_noise_hu)}, "
+                f"{part('low', self.n0_low, self.low_target_hu, self.low_noise_hu)}, "
+                f"{self.cylinder_mm:g} mm water cylinder)")
+
+
+@lru_cache(maxsize=64)
+def _calibrated(target_hu: float, size: int, fov_mm: float, cylinder_mm: float, n_views, mu_water_per_mm: float,
+                electronic_noise_std: float, filter_name: str, filter_cutoff, device) -> noise.N0Calibration:
+    hu, region = noise.water_reference(size, diameter_mm=cylinder_mm, fov_mm=fov_mm)
+    return noise.calibrate_n0(
+        target_hu, hu, region, pixel_size_mm=fov_mm / size, n_views=n_views, mu_water_per_mm=mu_water_per_mm,
+        electronic_noise_std=electronic_noise_std, filter_name=filter_name, filter_cutoff=filter_cutoff,
+        circle=True, device=device,
+    )
+
+
+def resolve_dose(
+    *,
+    image_size: int,
+    fov_mm: float,
+    n0_full: float | None = None,
+    dose_fraction: float | None = None,
+    noise_target_hu: float | None = None,
+    ldct_noise_target_hu: float | None = None,
+    noise_cylinder_mm: float | None = None,
+    n_views: int | None = None,
+    mu_water_per_mm: float = 0.0171,
+    electronic_noise_std: float = 0.0,
+    filter_name: str = "ramp",
+    filter_cutoff: float | None = None,
+    device: str | None = None,
+) -> DoseSettings:
+    """N0 at full and low dose: given (``n0_full``, ``dose_fraction``) or calibrated
+    from noise targets (``noise_target_hu``, ``ldct_noise_target_hu``) for this
+    geometry. Exactly one of each pair must be given. Calibrations are cached
+    per geometry within the process."""
+    if (n0_full is None) == (noise_target_hu is None):
+        raise ParameterError(f"give exactly one of n0_full ({n0_full!r}) and noise_target_hu ({noise_target_hu!r})")
+    if (dose_fraction is None) == (ldct_noise_target_hu is None):
+        raise ParameterError(f"give exactly one of dose_fraction ({dose_fraction!r}) and ldct_noise_target_hu "
+                             f"({ldct_noise_target_hu!r})")
+    cylinder = DEFAULT_CYLINDER_MM if noise_cylinder_mm is None else float(noise_cylinder_mm)
+    if not (math.isfinite(cylinder) and 0 < cylinder < fov_mm):
+        raise ParameterError(f"noise_cylinder_mm must be in (0, fov_mm={fov_mm}), got {noise_cylinder_mm!r}")
+    geometry = (int(image_size), float(fov_mm), cylinder, n_views, float(mu_water_per_mm),
+                float(electronic_noise_std), filter_name, filter_cutoff, device)
+    full = low = None
+    if noise_target_hu is not None:
+        full = _calibrated(float(noise_target_hu), *geometry)
+        n0_full = full.n0
+    if ldct_noise_target_hu is not None:
+        if noise_target_hu is not None and ldct_noise_target_hu < noise_target_hu:
+            raise ParameterError(f"ldct_noise_target_hu ({ldct_noise_target_hu}) must not be below "
+                                 f"noise_target_hu ({noise_target_hu}): the low dose is the noisier one")
+        low = _calibrated(float(ldct_noise_target_hu), *geometry)
+        dose_fraction = low.n0 / float(n0_full)
+        if dose_fraction > 1:
+            raise ParameterError(f"ldct_noise_target_hu {ldct_noise_target_hu} HU needs N0 {low.n0:.4g}, more than "
+                                 f"the full dose's {n0_full:.4g}")
+    return DoseSettings(float(n0_full), float(dose_fraction), None if full is None else full.target_hu,
+                        None if low is None else low.target_hu, None if full is None else full.measured_hu,
+                        None if low is None else low.measured_hu, cylinder)
