@@ -46,6 +46,7 @@ from torch import nn
 from ldct_nb.errors import ParameterError
 from ldct_nb.losses.patch_contrast import PatchSample, grid_mask, patch_noncontrastive_loss
 from ldct_nb.losses.pixel_contrast import DISTANCES, TAU, PixelSample, candidate_offsets, pixel_contrastive_loss
+from ldct_nb.losses.perceptual import perceptual_loss  # shared with the baselines' PerceptualLoss
 from ldct_nb.losses.ssim import OFFICIAL_FORM, ssim
 from ldct_nb.models.mac_net import MACNet, check_input
 
@@ -132,18 +133,6 @@ def background_filter(ndct: torch.Tensor, threshold: float | None = BACKGROUND_T
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         raise ParameterError(f"background_threshold must be a number or None, got {threshold!r}")
     return ndct[:, 0] > float(threshold)
-
-
-def perceptual_loss(feature_net: nn.Module, denoised: torch.Tensor, ndct: torch.Tensor) -> torch.Tensor:
-    """MSE between feature maps of ``feature_net`` (Johnson et al. [11]); for a
-    network returning several maps, the mean of their MSEs. The NDCT side is
-    computed without gradient."""
-    out = feature_net(denoised)
-    with torch.no_grad():
-        ref = feature_net(ndct)
-    if isinstance(out, torch.Tensor):
-        out, ref = [out], [ref]
-    return torch.stack([F.mse_loss(a, b) for a, b in zip(out, ref)]).mean()
 
 
 def _split_generator(

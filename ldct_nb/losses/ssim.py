@@ -153,4 +153,26 @@ class SSIMLoss(nn.Module):
                 f"padding {self.padding}, clamp {self.clamp}")
 
 
-__all__ = ["K1", "K2", "OFFICIAL_FORM", "PADDINGS", "SIGMA", "WIN_SIZE", "SSIMLoss", "gaussian_window", "ssim", "ssim_map"]
+def multiscale_ssim_loss(x: torch.Tensor, y: torch.Tensor, scales: int = 3, *, data_range: float = 1.0) -> torch.Tensor:
+    """Mean of ``1 - SSIM`` over up to ``scales`` dyadic scales (SSMS's structural
+    term as we read its "multi-scale"; You et al. 2018): 2x2 average pooling
+    between scales, scales whose smaller side is under the 11-pixel window are
+    skipped. Not Wang et al.'s MS-SSIM (no contrast/structure product)."""
+    if isinstance(scales, bool) or not isinstance(scales, int) or scales < 1:
+        raise ParameterError(f"scales must be an int >= 1, got {scales!r}")
+    losses = []
+    for s in range(scales):
+        if s:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+        if min(x.shape[-2:]) < WIN_SIZE:
+            break
+        losses.append(1 - ssim(x, y, data_range=data_range))
+    if not losses:
+        raise ParameterError(f"images must be at least {WIN_SIZE} x {WIN_SIZE} pixels for SSIM, got {tuple(x.shape[-2:])}")
+    return sum(losses) / len(losses)
+
+
+__all__ = [
+    "K1", "K2", "OFFICIAL_FORM", "PADDINGS", "SIGMA", "WIN_SIZE", "SSIMLoss", "gaussian_window", "multiscale_ssim_loss",
+    "ssim", "ssim_map",
+]
