@@ -9,13 +9,18 @@ import pytest
 import torch
 
 from ldct_nb.errors import ParameterError
-from ldct_nb.models import available, build, build_method, presets
-from ldct_nb.models.baselines.common import (
-    PerceptualLoss, WGANCritic, gradient_penalty, lsgan_loss, multiscale_ssim_loss, sobel_magnitude,
-)
-from ldct_nb.models.baselines.du_gan import DualDomainDiscriminator, cutmix_mask
+from ldct_nb.losses.adversarial import gradient_penalty, lsgan_loss
+from ldct_nb.losses.perceptual import PerceptualLoss
+from ldct_nb.losses.ssim import multiscale_ssim_loss
+from ldct_nb.models import available, build, presets
+from ldct_nb.models.baselines.common import WGANCritic
+from ldct_nb.models.baselines.du_gan import DualDomainDiscriminator
 from ldct_nb.models.baselines.edcnn import SobelConv
-from ldct_nb.models.feature_net import NDCTFeatureNet, VGGFeatures, load_feature_net, save_feature_net, train_feature_net
+from ldct_nb.models.feature_net import NDCTFeatureNet, VGGFeatures, load_feature_net, save_feature_net
+from ldct_nb.models.sobel import sobel_magnitude
+from ldct_nb.train.feature_net import train_feature_net
+from ldct_nb.train.methods import METHODS, build_method
+from ldct_nb.train.methods.du_gan import cutmix_mask
 
 torch.set_num_threads(1)
 
@@ -54,6 +59,7 @@ def features():
 
 def test_registry_covers_every_method():
     assert set(available()) == EXPECTED
+    assert set(METHODS) == EXPECTED  # every network has its training recipe
     assert presets("wgan_vgg") == ["paper", "lidnet"] and presets("red_cnn") == ["paper"]
     with pytest.raises(ParameterError, match="preset 'lidnet'.*red_cnn.*paper"):
         build("red_cnn", preset="lidnet")

@@ -11,12 +11,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from ldct_nb.errors import ParameterError
-from ldct_nb.models import available, build, build_method, presets
+from ldct_nb.losses.ssim import ssim
+from ldct_nb.models import available, build, presets
 from ldct_nb.models.esau_net import (
     ChannelAttention, ESAUNet, ESAUNetConfig, SpatialAttention, esau_net_official, esau_net_paper,
     load_official_state_dict, official_config,
 )
 from ldct_nb.models.profile import attention_cost, count_flops, count_parameters, spatial_attention_bytes
+from ldct_nb.train.methods import build_method
 
 torch.set_num_threads(1)
 TINY = dict(stem=4, widths=(8, 8, 16), heads=(1, 2, 4), bottleneck_heads=4, bottleneck_hidden=16)
@@ -302,3 +304,13 @@ def test_esau_method_loss_presets():
     loss, parts, out = spec_o.generator_loss(x, x.clone())
     assert out.shape == x.shape
     assert loss.item() == pytest.approx(100 * parts["pixel"] + 10 * parts["ssim_loss"], rel=1e-5)
+    # SSIM forms: the official code's kornia SSIM (reflect padding, map clamped to [0, 1]) in
+    # `official`, the default (valid region, no clamp) in `paper`; on this pair the two differ.
+    y = (x + 0.2 * torch.rand_like(x)).clamp(0, 1)
+    with torch.no_grad():
+        _, parts_o, out_o = spec_o.generator_loss(x, y)
+        _, parts_p, out_p = spec_p.generator_loss(x, y)
+        official = float(1 - ssim(out_o, y, padding="reflect", clamp=True))
+        assert abs(official - float(1 - ssim(out_o, y))) > 1e-4
+        assert parts_o["ssim_loss"] == pytest.approx(official, rel=1e-6)
+        assert parts_p["ssim_loss"] == pytest.approx(float(1 - ssim(out_p, y)), rel=1e-6)

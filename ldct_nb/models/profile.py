@@ -26,7 +26,7 @@ from ldct_nb.errors import ParameterError
 
 __all__ = [
     "count_parameters", "count_flops", "time_call", "saved_activation_bytes", "ModelCost", "profile_model",
-    "attention_cost", "spatial_attention_bytes", "cost_table", "attention_scaling", "fit_steps",
+    "attention_cost", "spatial_attention_bytes", "cost_table", "attention_scaling",
 ]
 
 
@@ -233,33 +233,3 @@ def attention_scaling(sizes: list[int], *, channels: int = 32, heads: int = 1, s
                 row["fits"] = spatial_attention_bytes(size, heads) <= max_bytes
             rows.append(row)
     return rows
-
-
-def fit_steps(spec, ldct: torch.Tensor, ndct: torch.Tensor, steps: int, *, progress: bool = False) -> list[float]:
-    """A few optimisation steps of a :class:`~ldct_nb.models.baselines.common.MethodSpec`
-    on one fixed batch (critic steps included); returns the generator's total loss
-    per step. For demonstrations and tests, not the training loop."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ParameterError(f"steps must be an int >= 0, got {steps!r}")
-    g_opt, c_opt = spec.make_optimizers()
-    it = range(steps)
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc=f"fitting {spec.name}")
-    history = []
-    for _ in it:
-        if spec.critic is not None:
-            for _ in range(spec.n_critic):
-                with torch.no_grad():
-                    out = spec.generator(ldct)
-                c_loss, _ = spec.critic_loss(ldct, ndct, out)
-                c_opt.zero_grad(set_to_none=True)
-                c_loss.backward()
-                c_opt.step()
-        loss, parts, _ = spec.generator_loss(ldct, ndct)
-        g_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        g_opt.step()
-        history.append(parts["total"])
-    return history

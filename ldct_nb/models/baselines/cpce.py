@@ -4,12 +4,10 @@ Four 3x3 convolutions (32 filters, no padding, ReLU) shrink the image by 2
 pixels each; four 3x3 transposed convolutions grow it back. Conveying paths:
 before the 2nd, 3rd and 4th deconvolutions, the matching encoder feature map
 is concatenated with the decoder's and a 1x1 convolution (ReLU) reduces the
-64 channels back to 32. The last deconvolution has one output channel, ReLU.
-
-Trained as in the paper's 2-D setting: WGAN-GP (critic of WGAN-VGG, lambda
-10) plus a perceptual loss (lambda_p = 0.1), Adam lr 1e-4, betas (0.5, 0.9),
-four critic steps per generator step. ``lidnet`` preset: LIDnet appendix A
-(lambda' = 100; lr 1e-4 / 4e-4).
+64 channels back to 32. The last deconvolution has one output channel, ReLU. Critic: WGAN-VGG's
+(:class:`~ldct_nb.models.baselines.common.WGANCritic`). Presets ``paper`` and
+``lidnet`` share the networks; their losses and optimisers:
+:mod:`ldct_nb.train.methods.cpce`.
 """
 from __future__ import annotations
 
@@ -17,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldct_nb.models.baselines.common import MethodSpec, OptimSettings, check_image, check_preset
-from ldct_nb.models.baselines.wgan_vgg import perceptual_wgan_method
+from ldct_nb.models.baselines.common import check_image, check_preset
 
 PRESETS = ("paper", "lidnet")
 
@@ -51,10 +48,3 @@ class CPCE(nn.Module):
 def build_generator(preset: str = "paper", **kwargs) -> CPCE:
     check_preset("cpce", preset, PRESETS)
     return CPCE(**kwargs)
-
-
-def build_method(preset: str = "paper", feature_extractor=None, critic_width: int = 64, **kwargs) -> MethodSpec:
-    """CPCE-2D with the WGAN critic and a perceptual loss; needs ``feature_extractor``."""
-    gen = build_generator(preset, **kwargs)
-    paper = (0.1, OptimSettings("adam", 1e-4, (0.5, 0.9)), OptimSettings("adam", 1e-4, (0.5, 0.9)), 4)
-    return perceptual_wgan_method("cpce", preset, gen, feature_extractor, critic_width, paper)

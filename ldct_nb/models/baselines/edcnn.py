@@ -10,11 +10,8 @@ network with a compound loss.
   concatenated with the previous block's output. The last block ends with a
   3x3 conv to one channel, added to the input (residual), then a final
   LeakyReLU as in the authors' code (``out = LeakyReLU(x + out_8)``).
-* Compound loss: ``MSE + w_p * multi-scale perceptual loss`` with
-  ``w_p = 0.01`` on the extractor's multi-scale features (the paper uses an
-  ImageNet ResNet-50's four stages; here the extractor is the one you pass:
-  VGG-19 with your weights, or the in-project NDCT feature network).
-  Adam, lr 1e-4 as in the paper's setup (a choice where we could not check it).
+
+Its compound loss (MSE + perceptual) and optimiser: :mod:`ldct_nb.train.methods.edcnn`.
 """
 from __future__ import annotations
 
@@ -23,9 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ldct_nb.errors import ParameterError
-from ldct_nb.models.baselines.common import (
-    MethodSpec, OptimSettings, check_image, check_preset, require_extractor, supervised_recipe,
-)
+from ldct_nb.models.baselines.common import check_image, check_preset
+from ldct_nb.models.sobel import SOBEL_DIAGONAL, SOBEL_X
 
 PRESETS = ("paper",)
 
@@ -37,9 +33,7 @@ class SobelConv(nn.Module):
         super().__init__()
         if out_channels < 4 or out_channels % 4:
             raise ParameterError(f"sobel_ch (the Sobel module's out_channels) must be a positive multiple of 4, got {out_channels}")
-        sx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-        diag = torch.tensor([[0.0, 1.0, 2.0], [-1.0, 0.0, 1.0], [-2.0, -1.0, 0.0]])
-        base = torch.stack([sx, sx.t(), diag, diag.flip(1)])
+        base = torch.stack([SOBEL_X, SOBEL_X.t(), SOBEL_DIAGONAL, SOBEL_DIAGONAL.flip(1)])
         self.register_buffer("kernels", base.repeat(out_channels // 4, 1, 1).unsqueeze(1))
         self.factor = nn.Parameter(torch.ones(out_channels, 1, 1, 1))
 
@@ -76,17 +70,3 @@ class EDCNN(nn.Module):
 def build_generator(preset: str = "paper", **kwargs) -> EDCNN:
     check_preset("edcnn", preset, PRESETS)
     return EDCNN(**kwargs)
-
-
-def build_method(preset: str = "paper", feature_extractor=None, perceptual_weight: float = 0.01, **kwargs) -> MethodSpec:
-    """EDCNN with its compound loss ``MSE + 0.01 perceptual``; needs ``feature_extractor``."""
-    gen = build_generator(preset, **kwargs)
-    perceptual = require_extractor("edcnn", feature_extractor)
-
-    def content(out, y):
-        mse = F.mse_loss(out, y)
-        p = perceptual(out, y)
-        return mse + perceptual_weight * p, {"pixel": mse, "perceptual": p}
-
-    return supervised_recipe("edcnn", preset, gen, content, OptimSettings("adam", 1e-4),
-                             loss_modules={"perceptual": perceptual})

@@ -4,8 +4,8 @@ Five 5x5 convolutions (96 filters, stride 1, no padding) and five mirrored 5x5
 transposed convolutions, ReLU after every layer, and three shortcuts: the
 input to the last deconv's output, the 2nd conv's output to the 4th deconv's
 input, the 4th conv's output to the 2nd deconv's input (each added before the
-ReLU). Loss MSE; Adam, lr 1e-4 (the paper's initial rate). Any input size
-works (valid convolutions are undone by the transposed ones).
+ReLU). Any input size works (valid convolutions are undone by the transposed
+ones). Its training recipe: :mod:`ldct_nb.train.methods.red_cnn`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldct_nb.models.baselines.common import MethodSpec, OptimSettings, check_image, check_preset, supervised_recipe
+from ldct_nb.models.baselines.common import check_image, check_preset
 
 PRESETS = ("paper",)
 
@@ -47,14 +47,3 @@ class REDCNN(nn.Module):
 def build_generator(preset: str = "paper", **kwargs) -> REDCNN:
     check_preset("red_cnn", preset, PRESETS)
     return REDCNN(**kwargs)
-
-
-def build_method(preset: str = "paper", feature_extractor=None, **kwargs) -> MethodSpec:
-    """RED-CNN trained with MSE, Adam lr 1e-4."""
-    gen = build_generator(preset, **kwargs)
-
-    def content(out, y):
-        mse = F.mse_loss(out, y)
-        return mse, {"pixel": mse}
-
-    return supervised_recipe("red_cnn", preset, gen, content, OptimSettings("adam", 1e-4))

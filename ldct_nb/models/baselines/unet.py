@@ -7,8 +7,7 @@ convolution to one channel. Two departures from the 2015 paper, as in the
 common denoising re-implementations ASCON compares against: convolutions are
 zero-padded (output size = input size; the 2015 paper used unpadded
 convolutions and overlap-tiling) and batch normalisation follows each conv.
-Trained with MSE, Adam lr 1e-4 (ASCON lists U-Net [22] in Table 1 without
-stating its loss; plain MSE is our choice).
+Its training recipe: :mod:`ldct_nb.train.methods.unet`.
 """
 from __future__ import annotations
 
@@ -16,9 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldct_nb.models.baselines.common import (
-    MethodSpec, OptimSettings, check_image, check_preset, pad_to_multiple, supervised_recipe,
-)
+from ldct_nb.models.baselines.common import check_image, check_preset, pad_to_multiple
 
 PRESETS = ("paper",)
 
@@ -65,14 +62,3 @@ class UNet(nn.Module):
 def build_generator(preset: str = "paper", **kwargs) -> UNet:
     check_preset("unet", preset, PRESETS)
     return UNet(**kwargs)
-
-
-def build_method(preset: str = "paper", feature_extractor=None, **kwargs) -> MethodSpec:
-    """U-Net trained with MSE, Adam lr 1e-4."""
-    gen = build_generator(preset, **kwargs)
-
-    def content(out, y):
-        mse = F.mse_loss(out, y)
-        return mse, {"pixel": mse}
-
-    return supervised_recipe("unet", preset, gen, content, OptimSettings("adam", 1e-4))
