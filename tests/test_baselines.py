@@ -233,6 +233,43 @@ def test_feature_net_trains_saves_and_loads(tmp_path):
         train_feature_net(hu, steps=1, patch_size=64)
 
 
+KILL_DURING_SAVE = """
+import os, signal, sys
+import torch
+from ldct_nb.models import feature_net
+torch.manual_seed(1)
+net = feature_net.NDCTFeatureNet(4)
+net.trained_steps = 2
+
+def die(src, dst):
+    assert os.path.getsize(src) > 0  # the new file is written in full beside the old one
+    os.kill(os.getpid(), signal.SIGKILL)
+
+feature_net.os.replace = die
+feature_net.save_feature_net(net, sys.argv[1])
+print("not killed")
+"""
+
+
+def test_a_process_killed_while_saving_a_feature_net_leaves_the_old_file(tmp_path):
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    old = NDCTFeatureNet(4)
+    old.trained_steps = 1
+    path = save_feature_net(old, tmp_path / "fnet.pt")
+    script = tmp_path / "killed.py"
+    script.write_text(KILL_DURING_SAVE)
+    done = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9 and "not killed" not in done.stdout, done.stderr  # really killed midway
+    assert len(list(tmp_path.glob(".fnet.pt.*.tmp"))) == 1  # the new file was written, not yet renamed
+    again = load_feature_net(path)
+    assert again.trained_steps == 1
+    for a, b in zip(old.state_dict().values(), again.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
 def test_vgg_features_need_user_weights(tmp_path):
     with pytest.raises(ParameterError, match="weights_path"):
         VGGFeatures(tmp_path / "missing.pth")

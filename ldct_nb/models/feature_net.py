@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ldct_nb.errors import ParameterError
+from ldct_nb.paths import fsync_dir
 
 __all__ = ["VGGFeatures", "NDCTFeatureNet", "save_feature_net", "load_feature_net", "VGG19_LAYERS"]
 
@@ -134,17 +135,22 @@ class NDCTFeatureNet(nn.Module):
 
 
 def save_feature_net(net: NDCTFeatureNet, path: str | os.PathLike[str]) -> Path:
-    """Save the network's weights and width atomically (temporary file + ``os.replace``)."""
+    """Save the network's weights and width atomically: a temporary file in the same
+    folder, ``fsync``, :func:`os.replace`, ``fsync`` of the folder; ``path`` holds at
+    every instant either its previous content or the complete new file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save({"width": net.width, "trained_steps": net.trained_steps, "state_dict": net.state_dict()}, tmp)
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"width": net.width, "trained_steps": net.trained_steps, "state_dict": net.state_dict()}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
     return path
 
 
