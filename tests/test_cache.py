@@ -553,13 +553,13 @@ def test_a_process_killed_during_the_swap_leaves_the_old_or_the_new_cache(tmp_pa
         clean_partial(tmp_path)  # what prepare_data does first
     assert _tmp_folders(tmp_path) == []
     found = open_split(tmp_path, "train")
-    new_ndct = np.array(_synthetic(tmp_path / "reference", n_slices=2, base_seed=50).ndct)
+    new = _synthetic(tmp_path / "reference", n_slices=2, base_seed=50)  # what the killed process was writing
     if survivor == "old":
         assert found.meta["fingerprint"] == old_fp
         np.testing.assert_array_equal(found.ndct, old_ndct)
     else:
-        assert found.meta["fingerprint"] != old_fp
-        np.testing.assert_array_equal(found.ndct, new_ndct)
+        assert found.meta["fingerprint"] == new.meta["fingerprint"] != old_fp
+        np.testing.assert_allclose(found.ndct, new.ndct, atol=0.01)  # float sums may differ across processes
 
 
 def test_a_reader_repairs_an_interrupted_swap_itself(tmp_path):
