@@ -125,3 +125,50 @@ def test_bad_input(kwargs: dict, message: str) -> None:
     args.update(kwargs)
     with pytest.raises(ParameterError, match=message):
         lesion_cnr(args.pop("image"), args.pop("lesion_map"), args.pop("labels"), **args)
+
+
+# ----------------------------------------------------------------------- studies on the shipped manifests
+
+
+def test_study_of_the_ascon_benchmark_and_its_crops() -> None:
+    """measure_difficulty on the shipped synthetic manifest: its phantoms are the test split's,
+    every lesion gets a row whose CNR equals phantom_lesion_cnr on the returned images, and the
+    crops hold the lesion's box."""
+    from ldct_nb.data.difficulty import lesion_crops, measure_difficulty
+    from ldct_nb.data.manifest import load_manifest
+
+    m = load_manifest("synthetic")
+    st = measure_difficulty(m, image_size=64, n_phantoms=3)
+    test_seed = m.raw["generator"]["seed"] + m.raw["generator"]["split_seeds"]["test"]
+    assert [p.seed for p in st.phantoms] == [test_seed, test_seed + 1, test_seed + 2]
+    assert len(st.rows) == sum(len(p.boxes) for p in st.phantoms) > 0
+    first = st.rows[0]
+    p = st.phantoms[first["phantom"]]
+    again = phantom_lesion_cnr(p, st.ldct[first["phantom"]], noise_free=st.noise_free[first["phantom"]])
+    assert again[first["lesion"] - 1]["cnr"] == pytest.approx(first["cnr_ldct"])
+    summary = st.summary()
+    assert summary["lesions"] == len(st.rows) and 0.0 <= summary["LDCT CNR < 1"] <= 1.0
+    crops = lesion_crops(st, 2)
+    assert 1 <= len(crops) <= 2
+    for c in crops:
+        x1, y1, x2, y2 = c["box_in_crop"]
+        assert c["ndct"].shape == c["ldct"].shape and c["ndct"].shape[0] >= 16
+        assert 0 <= x1 < x2 <= c["ndct"].shape[1] and 0 <= y1 < y2 <= c["ndct"].shape[0]
+    assert [c["cnr_ldct"] for c in crops] == sorted(c["cnr_ldct"] for c in crops)
+    with pytest.raises(ParameterError, match="n_phantoms"):
+        measure_difficulty(m, image_size=64, n_phantoms=0)
+    with pytest.raises(ParameterError, match="synthetic"):
+        measure_difficulty(load_manifest("pe_ct"), image_size=64, n_phantoms=1)
+
+
+def test_low_contrast_liver_masses_are_harder_than_lung_masses_at_the_l_ct_dose() -> None:
+    """The measurement that decided the L-CT analogue's anatomy: at LIDnet's L-CT noise,
+    lung masses (Table 1) stay far above CNR 1 and 10-40 HU liver masses fall below it."""
+    from ldct_nb.data.difficulty import measure_difficulty
+    from ldct_nb.data.manifest import load_manifest
+
+    m = load_manifest("synthetic_l_ct_a")
+    lung = measure_difficulty(m, image_size=96, n_phantoms=3).summary()
+    liver = measure_difficulty(m, image_size=96, n_phantoms=3, phantom_kind="abdomen", lesion_kind="mass").summary()
+    assert lung["LDCT CNR median"] > 5.0 and lung["LDCT CNR < 1"] == 0.0
+    assert liver["LDCT CNR median"] < 1.0 and liver["LDCT CNR < 1"] > 0.7

@@ -111,3 +111,20 @@ def test_manifest_lesion_kind_validated(tmp_path) -> None:
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     with pytest.raises(ManifestError, match="generator.lesion_kind.*metastasis"):
         load_manifest(path)
+
+
+def test_dose_table_rows() -> None:
+    """Synthetic rows are calibrated at the given size; detection rows state their N0 and the
+    noise the paper's N0 would give literally (sigma ~ 1 / sqrt(N0): 66.5 sqrt(19100 / 3000))."""
+    from ldct_nb.data.dose import dose_table
+
+    rows = {r["data set"]: r for r in dose_table([load_manifest("synthetic_pe_ct"), load_manifest("pe_ct")],
+                                                  image_size=48)}
+    syn, real = rows["synthetic_pe_ct"], rows["pe_ct"]
+    assert syn["paper N0"] == 3000 and syn["LDCT noise (HU)"] == pytest.approx(66.5, rel=0.03)
+    assert syn["LDCT N0 used"] == pytest.approx(synthetic_settings(load_manifest("synthetic_pe_ct"), image_size=48)[
+        "dose"].n0_low)
+    assert syn["paper N0 applied literally: noise (HU)"] > 0
+    sim = load_manifest("pe_ct").raw["simulation"]
+    assert real["LDCT N0 used"] == sim["n0"]
+    assert real["paper N0 applied literally: noise (HU)"] == pytest.approx(66.5 * math.sqrt(sim["n0"] / 3000))

@@ -151,3 +151,52 @@ def test_unreachable_target_is_refused() -> None:
     hu, region = noise.water_reference(32)
     with pytest.raises(ParameterError, match="no N0"):
         noise.calibrate_n0(10.0, hu, region, max_iterations=2, pixel_size_mm=11.25, count_floor=1e12)
+
+
+# ----------------------------------------------------------------------- helpers of notebook 01
+
+
+def test_clinical_band_and_nearest_filter() -> None:
+    """0.2-0.3 cycles/mm over the 0.714 cycles/mm Nyquist of 0.7 mm pixels = 0.28-0.42."""
+    lo, hi = noise.clinical_peak_fraction(0.7)
+    assert (lo, hi) == (pytest.approx(0.28), pytest.approx(0.42))
+    rng = np.random.default_rng(4)
+
+    def shaped(peak: float) -> noise.NoisePowerSpectrum:
+        n = 32
+        f = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n)))
+        s = peak * 0.5
+        h = (f / s) * np.exp(0.5 * (1 - (f / s) ** 2))
+        return noise.nps(np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(60, n, n))) * h)), 1.0)
+
+    spectra = {"a": shaped(0.6), "b": shaped(0.35), "c": shaped(0.2)}
+    assert noise.nearest_filter(spectra) == "b"
+    assert noise.nearest_filter(spectra, 0.15) == "c"
+    with pytest.raises(ParameterError, match="spectra"):
+        noise.nearest_filter({})
+
+
+def test_texture_stats_of_gaussian_filtered_noise() -> None:
+    """A Gaussian filter of sigma s (pixels) gives the autocorrelation exp(-r^2 / (4 s^2)), which
+    falls to 1/2 at r = 2 s sqrt(ln 2) = 1.665 s; white noise falls below 1/2 within a pixel."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(5)
+    for sigma in (2.0, 4.0):
+        field = ndi.gaussian_filter(rng.normal(size=(256, 256)), sigma, mode="wrap")
+        stats = noise.texture_stats(field * 10.0, 0.5)
+        assert stats["correlation_length_mm"] == pytest.approx(1.665 * sigma * 0.5, rel=0.1)
+        assert stats["std_hu"] == pytest.approx(10.0 * field.std())
+    assert noise.texture_stats(rng.normal(size=(64, 64)), 1.0)["correlation_length_mm"] < 1.0
+
+
+def test_square_patch_takes_the_deepest_point() -> None:
+    img = np.arange(100.0).reshape(10, 10)
+    mask = np.zeros((10, 10), bool)
+    mask[2:9, 3:10] = True  # deepest point (5, 6)
+    patch, (r0, c0) = noise.square_patch(img, mask, 4)
+    assert (r0, c0) == (3, 4) and patch.shape == (4, 4) and mask[r0:r0 + 4, c0:c0 + 4].all()
+    with pytest.raises(ParameterError, match="side"):
+        noise.square_patch(img, mask, 11)
+    with pytest.raises(ParameterError, match="mask"):
+        noise.square_patch(img, np.zeros((10, 10), bool), 4)

@@ -24,13 +24,15 @@ with CNR below 1.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from ldct_nb.errors import ParameterError
 
-__all__ = ["lesion_cnr", "phantom_lesion_cnr", "summarise_cnr"]
+__all__ = ["DifficultyStudy", "lesion_cnr", "lesion_crops", "measure_difficulty", "phantom_lesion_cnr",
+           "summarise_cnr"]
 
 _EIGHT = np.ones((3, 3), bool)
 
@@ -160,3 +162,116 @@ def summarise_cnr(cnr) -> dict:
     q25, median, q75 = np.percentile(values, [25, 50, 75])
     return {"lesions": int(values.size), "median": float(median), "q25": float(q25), "q75": float(q75),
             "fraction_below_1": float(np.mean(values < 1.0)), "no_background": missing}
+
+
+# --------------------------------------------------------------------------- study on a synthetic manifest
+
+
+@dataclass(eq=False)
+class DifficultyStudy:
+    """Lesions of ``n`` phantoms of a synthetic manifest at its dose, with their CNR.
+
+    ``rows`` holds one dict per lesion (phantom index, lesion index, box, host,
+    pixels, ``cnr_ndct``, ``cnr_ldct``, contrasts and noises); ``ndct``,
+    ``ldct``, ``noise_free`` the images (n x H x W); ``settings`` the
+    resolved synthetic settings (with ``settings["dose"]``)."""
+
+    name: str
+    title: str
+    settings: dict
+    phantoms: list
+    ndct: np.ndarray
+    ldct: np.ndarray
+    noise_free: np.ndarray
+    rows: list[dict]
+    display_window: tuple[float, float]
+
+    def summary(self) -> dict:
+        """One table row: lesions, CNR medians / quartiles and fractions below 1 (NDCT, LDCT)."""
+        nd = summarise_cnr([r["cnr_ndct"] for r in self.rows])
+        ld = summarise_cnr([r["cnr_ldct"] for r in self.rows])
+        rose = [r["rose_ldct"] for r in self.rows if not math.isnan(r["rose_ldct"])]
+        return {"data set": self.name, "lesion kind": self.settings["lesion_kind"], "phantoms": len(self.phantoms),
+                "lesions": nd["lesions"], "NDCT CNR median": nd["median"], "NDCT CNR < 1": nd["fraction_below_1"],
+                "LDCT CNR median": ld["median"], "LDCT CNR q25": ld["q25"], "LDCT CNR q75": ld["q75"],
+                "LDCT CNR < 1": ld["fraction_below_1"],
+                "LDCT Rose median": float(np.median(rose)) if rose else math.nan}
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"DifficultyStudy({self.name!r}, {s['lesions']} lesions in {s['phantoms']} phantoms, LDCT CNR median "
+                f"{s['LDCT CNR median']:.2f}, {s['LDCT CNR < 1']:.0%} below 1)")
+
+
+def measure_difficulty(
+    manifest,
+    *,
+    image_size: int,
+    n_phantoms: int,
+    split: str = "test",
+    device: str | None = None,
+    **overrides,
+) -> DifficultyStudy:
+    """CNR of every lesion of the first ``n_phantoms`` phantoms of ``split`` of a
+    synthetic manifest, on its NDCT and LDCT at the manifest's dose (noise targets
+    calibrated for ``image_size``). ``overrides`` go to
+    :func:`~ldct_nb.data.stage.synthetic_settings` (e.g. ``phantom_kind``,
+    ``lesion_kind``)."""
+    from ldct_nb.data.phantom import make_phantom
+    from ldct_nb.data.simulate import reconstruct_noise_free, simulate_pair
+    from ldct_nb.data.stage import synthetic_settings
+
+    if manifest.kind != "synthetic":
+        raise ParameterError(f"measure_difficulty needs a synthetic manifest, got {manifest.name} ({manifest.kind})")
+    if isinstance(n_phantoms, bool) or not isinstance(n_phantoms, int) or n_phantoms < 1:
+        raise ParameterError(f"n_phantoms must be an int >= 1, got {n_phantoms!r}")
+    s = synthetic_settings(manifest, image_size=image_size, device=device, **overrides)
+    if split not in s["split_seeds"]:
+        raise ParameterError(f"split must be one of {sorted(s['split_seeds'])}, got {split!r}")
+    seeds = [s["seed"] + int(s["split_seeds"][split]) + i for i in range(n_phantoms)]
+    phantoms = [make_phantom(s["image_size"], sd, s["phantom_kind"], fov_mm=s["fov_mm"], lesion_kind=s["lesion_kind"])
+                for sd in seeds]
+    sim = dict(pixel_size_mm=s["fov_mm"] / s["image_size"], mu_water_per_mm=s["mu_water_per_mm"],
+               n_views=s["n_views"], electronic_noise_std=s["electronic_noise_std"], filter_name=s["filter_name"],
+               filter_cutoff=s["filter_cutoff"], circle=True, device=device)
+    hu = np.stack([p.hu for p in phantoms])
+    ndct, ldct = simulate_pair(hu, n0_full=s["n0_full"], dose_fraction=s["dose_fraction"], seed=seeds, **sim)
+    clean = reconstruct_noise_free(hu, **sim)
+    rows = []
+    for i, p in enumerate(phantoms):
+        for a, b in zip(phantom_lesion_cnr(p, ndct[i], noise_free=clean[i]),
+                        phantom_lesion_cnr(p, ldct[i], noise_free=clean[i])):
+            k = a["lesion"]
+            rows.append({"phantom": i, "seed": seeds[i], "lesion": k, "box": tuple(float(v) for v in p.boxes[k - 1]),
+                         "host": p.tissues[a["host"]], "pixels": a["pixels"],
+                         "diameter_mm": 2.0 * math.sqrt(a["pixels"] / math.pi) * p.pixel_size_mm,
+                         "contrast_ndct_hu": a["contrast_hu"], "noise_ndct_hu": a["noise_hu"], "cnr_ndct": a["cnr"],
+                         "contrast_ldct_hu": b["contrast_hu"], "noise_ldct_hu": b["noise_hu"], "cnr_ldct": b["cnr"],
+                         "rose_ldct": b["rose"]})
+    window = tuple(manifest.display_window)
+    if s["phantom_kind"] != manifest.raw["generator"]["kind"]:  # overridden anatomy: its usual window
+        window = {"abdomen": (-160.0, 240.0), "chest": (-1350.0, 150.0)}[s["phantom_kind"]]
+    return DifficultyStudy(manifest.name, manifest.title, s, phantoms, ndct, ldct, clean, rows, window)
+
+
+def lesion_crops(study: DifficultyStudy, n: int, *, min_side_px: int = 16) -> list[dict]:
+    """Up to ``n`` lesions of a study, spread over its LDCT CNR range (lowest to highest),
+    each with square NDCT / LDCT crops around its box (twice its size, at least
+    ``min_side_px``) and its CNRs."""
+    rows = sorted((r for r in study.rows if not math.isnan(r["cnr_ldct"])), key=lambda r: r["cnr_ldct"])
+    if not rows or n < 1:
+        return []
+    pick = sorted({int(round(x)) for x in np.linspace(0, len(rows) - 1, min(n, len(rows)))})
+    size = study.ndct.shape[-1]
+    out = []
+    for j in pick:
+        r = rows[j]
+        x1, y1, x2, y2 = r["box"]
+        side = int(min(size, max(min_side_px, 2 * max(x2 - x1, y2 - y1))))
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        c0 = int(min(max(0, round(cx - side / 2)), size - side))
+        r0 = int(min(max(0, round(cy - side / 2)), size - side))
+        sl = (r["phantom"], slice(r0, r0 + side), slice(c0, c0 + side))
+        out.append({**r, "ndct": np.asarray(study.ndct[sl]), "ldct": np.asarray(study.ldct[sl]),
+                    "box_in_crop": (x1 - c0, y1 - r0, x2 - c0, y2 - r0)})
+    return out

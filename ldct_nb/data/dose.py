@@ -19,7 +19,7 @@ from functools import lru_cache
 from ldct_nb.data import noise
 from ldct_nb.errors import ParameterError
 
-__all__ = ["DoseSettings", "resolve_dose"]
+__all__ = ["DoseSettings", "dose_table", "resolve_dose"]
 
 DEFAULT_CYLINDER_MM = 250.0
 
@@ -111,3 +111,48 @@ def resolve_dose(
     return DoseSettings(float(n0_full), float(dose_fraction), None if full is None else full.target_hu,
                         None if low is None else low.target_hu, None if full is None else full.measured_hu,
                         None if low is None else low.measured_hu, cylinder)
+
+
+def dose_table(manifests, *, image_size: int, device: str | None = None, literal_pairs: int = 2) -> list[dict]:
+    """One row per manifest: the paper's N0, the noise targets and their source, the
+    N0 used and the noise it gives in the water cylinder. Synthetic manifests are
+    calibrated for ``image_size`` (and the noise the paper's N0 would give if applied
+    literally at that size is measured, ``literal_pairs`` pairs of scans); detection
+    manifests report their stated values (for 512 x 512, 0.7 mm pixels)."""
+    from ldct_nb.data.stage import synthetic_settings
+
+    rows = []
+    for m in manifests:
+        if m.kind == "synthetic":
+            s = synthetic_settings(m, image_size=image_size, device=device)
+            raw, d = m.raw["dose"], s["dose"]
+            paper = raw.get("n0_paper")
+            literal = math.nan
+            if paper is not None:
+                hu, region = noise.water_reference(image_size, diameter_mm=d.cylinder_mm, fov_mm=s["fov_mm"])
+                literal = noise._pair_noise(
+                    hu, region, float(paper), list(range(10_000, 10_000 + 2 * literal_pairs)),
+                    dict(pixel_size_mm=s["fov_mm"] / image_size, n_views=s["n_views"], circle=True,
+                         mu_water_per_mm=s["mu_water_per_mm"], filter_name=s["filter_name"],
+                         filter_cutoff=s["filter_cutoff"], device=device))
+            rows.append({"data set": m.name, "pixels": f"{image_size} px, {s['fov_mm'] / image_size:.2f} mm",
+                         "filter": s["filter_name"], "paper N0": paper,
+                         "paper N0 applied literally: noise (HU)": literal,
+                         "NDCT target (HU)": d.full_target_hu, "NDCT N0 used": d.n0_full,
+                         "NDCT noise (HU)": d.full_noise_hu,
+                         "LDCT target (HU)": d.low_target_hu if d.low_target_hu is not None
+                         else (d.full_target_hu / math.sqrt(d.dose_fraction) if d.full_target_hu else None),
+                         "LDCT N0 used": d.n0_low,
+                         "LDCT noise (HU)": d.low_noise_hu if d.low_noise_hu is not None
+                         else (d.full_noise_hu / math.sqrt(d.dose_fraction) if d.full_noise_hu else None),
+                         "source": raw.get("noise_source", "")})
+        elif m.kind == "detection":
+            sim = m.raw["simulation"]
+            paper, target = sim.get("n0_paper"), sim.get("noise_target_hu")
+            literal = target * math.sqrt(sim["n0"] / paper) if paper and target else math.nan  # sigma ~ 1/sqrt(N0)
+            rows.append({"data set": m.name, "pixels": "512 px, 0.70 mm (stated)", "filter": sim.get("filter_name", "ramp"),
+                         "paper N0": paper, "paper N0 applied literally: noise (HU)": literal,
+                         "NDCT target (HU)": None, "NDCT N0 used": None, "NDCT noise (HU)": None,
+                         "LDCT target (HU)": sim.get("noise_target_hu"), "LDCT N0 used": sim["n0"],
+                         "LDCT noise (HU)": sim.get("noise_target_hu"), "source": sim.get("noise_source", "")})
+    return rows

@@ -31,6 +31,16 @@ from scipy import ndimage
 from ldct_nb.data.simulate import simulate_ldct
 from ldct_nb.errors import ParameterError
 
+CLINICAL_NPS_PEAK_PER_MM: tuple[float, float] = (0.20, 0.30)
+"""NPS peak frequency (cycles/mm) of clinical FBP body soft-tissue kernels, about
+0.2-0.3 mm^-1 (e.g. Siemens B30f, the kernel of the Mayo data, and GE STANDARD):
+J. Solomon, O. Christianson, E. Samei, "Quantitative comparison of noise texture
+across CT scanners from different manufacturers", Med. Phys. 39(10):6048-6055,
+2012; K. L. Boedeker, V. N. Cooper, M. F. McNitt-Gray, "Application of the noise
+power spectrum in modern diagnostic MDCT: part I", Phys. Med. Biol.
+52:4027-4046, 2007. At 0.7 mm pixels (Nyquist 0.714 mm^-1) that is 0.28-0.42
+of the Nyquist frequency."""
+
 REFERENCE_14_NOISE_HU: dict[float, float] = {1e5: 12.0, 1e4: 37.0, 5e3: 51.0}
 """Noise (HU) of [14]'s simulation at N0 = 1e5 / 1e4 / 5e3 (512 x 512, 512 views),
 as read from [14] (Gholizadeh-Ansari et al., J. Digit. Imaging 2019)."""
@@ -263,6 +273,23 @@ def nps(noise_images, pixel_size_mm: float) -> NoisePowerSpectrum:
     return NoisePowerSpectrum(freq, radial, peak, nyquist, nps2, fx, fy, d, m)
 
 
+def clinical_peak_fraction(pixel_size_mm: float = 0.7) -> tuple[float, float]:
+    """:data:`CLINICAL_NPS_PEAK_PER_MM` as fractions of the Nyquist frequency of
+    ``pixel_size_mm`` (the clinical 512 x 512 pixel by default)."""
+    nyquist = 1.0 / (2.0 * pixel_size_mm)
+    return CLINICAL_NPS_PEAK_PER_MM[0] / nyquist, CLINICAL_NPS_PEAK_PER_MM[1] / nyquist
+
+
+def nearest_filter(spectra: dict[str, "NoisePowerSpectrum"], target_fraction: float | None = None) -> str:
+    """The filter whose NPS peak (fraction of Nyquist) is nearest ``target_fraction``
+    (default: the middle of :func:`clinical_peak_fraction`)."""
+    if not spectra:
+        raise ParameterError("spectra is empty: measure at least one filter")
+    if target_fraction is None:
+        target_fraction = sum(clinical_peak_fraction()) / 2
+    return min(spectra, key=lambda name: abs(spectra[name].peak_fraction_of_nyquist - target_fraction))
+
+
 def noise_rois(noise_images, mask: np.ndarray, roi_size: int, *, stride: int | None = None) -> np.ndarray:
     """Square ``roi_size`` ROIs lying entirely inside ``mask``, on a grid of step
     ``stride`` (default ``roi_size``: no overlap; ``roi_size // 2`` is the usual half
@@ -420,3 +447,51 @@ def calibrate_n0(
     raise ParameterError(f"calibrate_n0: no N0 gives {target_hu} HU within {tolerance:.0%} after "
                          f"{max_iterations} corrections (last: N0 {history[-1][0]:.4g} gave "
                          f"{history[-1][1]:.2f} HU); the geometry or the count floor may prevent it")
+
+
+# --------------------------------------------------------------------------- texture of patches
+
+
+def square_patch(image: np.ndarray, mask: np.ndarray, side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The ``side`` x ``side`` patch of ``image`` centred on the point of ``mask``
+    farthest from its border (the most interior point). Returns ``(patch, (row, col))``
+    of its top-left corner."""
+    image = np.asarray(image)
+    mask = np.asarray(mask, bool)
+    if image.ndim != 2 or mask.shape != image.shape or not mask.any():
+        raise ParameterError(f"image must be H x W and mask a non-empty boolean mask of its shape; got "
+                             f"{image.shape} and {mask.shape}")
+    if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or not 2 <= side <= min(image.shape):
+        raise ParameterError(f"side must be an int in [2, {min(image.shape)}], got {side!r}")
+    depth = ndimage.distance_transform_edt(mask)
+    r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    r0 = int(min(max(0, r - side // 2), image.shape[0] - side))
+    c0 = int(min(max(0, c - side // 2), image.shape[1] - side))
+    return image[r0:r0 + side, c0:c0 + side], (r0, c0)
+
+
+def texture_stats(patch: np.ndarray, pixel_size_mm: float) -> dict[str, float]:
+    """Standard deviation (HU) and correlation length (mm) of a patch: the lag at which
+    its radially averaged autocorrelation (mean removed, circular, via the FFT) first
+    falls below 1/2, linearly interpolated; 0 for white noise (below one pixel)."""
+    patch = np.asarray(patch, dtype=np.float64)
+    if patch.ndim != 2 or min(patch.shape) < 4:
+        raise ParameterError(f"patch must be H x W with H, W >= 4, got shape {patch.shape}")
+    x = patch - patch.mean()
+    var = float(np.mean(x * x))
+    if var == 0:
+        return {"std_hu": 0.0, "correlation_length_mm": math.nan}
+    acf = np.real(np.fft.ifft2(np.abs(np.fft.fft2(x)) ** 2)) / x.size / var
+    h, w = x.shape
+    dy = np.minimum(np.arange(h), h - np.arange(h))[:, None]
+    dx = np.minimum(np.arange(w), w - np.arange(w))[None, :]
+    lag = np.rint(np.hypot(dy, dx)).astype(int)
+    n = min(h, w) // 2
+    radial = np.bincount(lag.ravel(), weights=acf.ravel())[:n] / np.bincount(lag.ravel())[:n]
+    below = np.nonzero(radial < 0.5)[0]
+    if below.size == 0:
+        length = float(n)
+    else:
+        k = int(below[0])
+        length = k - 1 + (radial[k - 1] - 0.5) / (radial[k - 1] - radial[k])
+    return {"std_hu": math.sqrt(var), "correlation_length_mm": length * float(pixel_size_mm)}

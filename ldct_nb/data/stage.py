@@ -62,6 +62,11 @@ def synthetic_settings(manifest: Manifest, *, device: str | None = None, **overr
             raise ParameterError(f"unknown synthetic setting {key!r}; known: {sorted(settings)}")
         if value is not None:
             settings[key] = dict(value) if isinstance(value, dict) else value
+    from ldct_nb.data.phantom import LESION_KINDS
+
+    if overrides.get("lesion_kind") is None and settings["lesion_kind"] not in LESION_KINDS.get(
+            settings["phantom_kind"], (settings["lesion_kind"],)):
+        settings["lesion_kind"] = None  # the manifest's lesion kind belongs to the other anatomy: its default
     # sizes, counts and seeds must be ints: 64.5 or "64" must not become 64 silently
     settings["image_size"] = check_int(settings["image_size"], "image_size")
     settings["seed"] = check_int(settings["seed"], "seed", minimum=0)
