@@ -23,12 +23,15 @@ is one pixel wide and there are ``n_views`` views over 180 degrees (default:
 as many views as pixels across, as in [14]). Image noise therefore depends on
 N0, ``n_views``, the pixel size and ``mu_water_per_mm`` together: quote all of
 them with an N0 value. Measured here on a 250 mm water cylinder at 512 x 512,
-0.7 mm pixels, 512 views: 17.6 HU at N0 = 1e6, hence about 56 / 176 / 249 HU
-at 1e5 / 1e4 / 5e3. [14] reports 12 / 37 / 51 HU at those N0 on patient
-images, about 4.6 times less: its N0 convention evidently differs (an
+0.7 mm pixels, 512 views, ramp filter: 17.6 HU at N0 = 1e6, hence about 56 /
+176 / 249 HU at 1e5 / 1e4 / 5e3. [14] reports 12 / 37 / 51 HU at those N0 on
+patient images, about 4.6 times less: its N0 convention evidently differs (an
 unstated length unit or detector binning), so to match [14]'s *noise* set N0
-about 21 times higher. At fixed N0 and views = pixels across, the noise
-standard deviation grows by sqrt(2) per doubling of the resolution.
+about 21 times higher (about 6 times with the cosine filter). The data stage
+therefore gives doses by their noise and calibrates N0 to it
+(:func:`ldct_nb.data.noise.calibrate_n0`, :mod:`ldct_nb.data.dose`). At fixed
+N0 and views = pixels across, the noise standard deviation grows by sqrt(2) per
+doubling of the resolution.
 
 **Implementation.** Projection and back-projection are written with
 :func:`torch.nn.functional.grid_sample` (bilinear): the forward projector
@@ -41,10 +44,10 @@ of scikit-image's ``iradon`` (``shepp-logan``, ``cosine``, ``hamming``,
 ``hann``), optionally compressed below a cut-off. [14] uses the bare ramp, whose
 noise power spectrum peaks near half the Nyquist frequency: finer-grained noise
 than clinical body kernels (notebook 01 compares them). The same code runs on
-a GPU when ``device`` is a CUDA device. scikit-image's ``radon`` / ``iradon`` would give the same
-images; they are written by hand here because they work on one slice at a
-time with a Python loop over views and are slower (``benchmarks/simulate.py``
-measures the ratio).
+a GPU when ``device`` is a CUDA device. scikit-image's ``radon`` / ``iradon``
+would give the same images; they are written by hand here because they work
+on one slice at a time with a Python loop over views and are slower
+(``benchmarks/simulate.py`` measures the ratio).
 """
 from __future__ import annotations
 
