@@ -200,3 +200,13 @@ def test_square_patch_takes_the_deepest_point() -> None:
         noise.square_patch(img, mask, 11)
     with pytest.raises(ParameterError, match="mask"):
         noise.square_patch(img, np.zeros((10, 10), bool), 4)
+
+
+def test_square_patch_inside_shrinks_to_the_inscribed_disc() -> None:
+    """A 7 x 7 mask has depth 4 at its centre (distance to the nearest outside pixel):
+    the largest centred square inside the disc of radius 4 has side floor(4 sqrt(2)) = 5."""
+    img = np.zeros((20, 20))
+    mask = np.zeros((20, 20), bool)
+    mask[5:12, 5:12] = True
+    patch, (r0, c0) = noise.square_patch(img, mask, 12, inside=True)
+    assert patch.shape == (5, 5) and mask[r0:r0 + 5, c0:c0 + 5].all()

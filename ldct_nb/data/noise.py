@@ -452,10 +452,12 @@ def calibrate_n0(
 # --------------------------------------------------------------------------- texture of patches
 
 
-def square_patch(image: np.ndarray, mask: np.ndarray, side: int) -> tuple[np.ndarray, tuple[int, int]]:
+def square_patch(image: np.ndarray, mask: np.ndarray, side: int, *, inside: bool = False
+                 ) -> tuple[np.ndarray, tuple[int, int]]:
     """The ``side`` x ``side`` patch of ``image`` centred on the point of ``mask``
-    farthest from its border (the most interior point). Returns ``(patch, (row, col))``
-    of its top-left corner."""
+    farthest from its border (the most interior point). With ``inside`` the side is
+    reduced (not below 2) until the patch lies within the mask's inscribed disc there.
+    Returns ``(patch, (row, col))`` of its top-left corner."""
     image = np.asarray(image)
     mask = np.asarray(mask, bool)
     if image.ndim != 2 or mask.shape != image.shape or not mask.any():
@@ -465,6 +467,8 @@ def square_patch(image: np.ndarray, mask: np.ndarray, side: int) -> tuple[np.nda
         raise ParameterError(f"side must be an int in [2, {min(image.shape)}], got {side!r}")
     depth = ndimage.distance_transform_edt(mask)
     r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    if inside:  # a square of side a centred in a disc of radius d fits when a / sqrt(2) <= d
+        side = int(max(2, min(side, math.floor(math.sqrt(2) * float(depth[r, c])))))
     r0 = int(min(max(0, r - side // 2), image.shape[0] - side))
     c0 = int(min(max(0, c - side // 2), image.shape[1] - side))
     return image[r0:r0 + side, c0:c0 + side], (r0, c0)
