@@ -572,3 +572,41 @@ def test_dtype_mismatch_with_mac_net_is_a_clear_error(pair) -> None:
     loss = ascon_loss(mac_net=mac_net(0.125), n_anchors=4, n_queries=16)
     with pytest.raises(ParameterError, match="denoised is torch.float64"):
         loss(ndct.double(), ndct.double())
+
+
+def test_table_s2_random_positives_and_negatives() -> None:
+    """Table S2's ablations: positives drawn at random among the inside neighbours instead of
+    the top-4 by similarity, negatives at random among the inside candidates instead of the
+    most similar; reproducible for a generator, and not the similarity choice."""
+    torch.manual_seed(0)
+    feats = torch.randn(1, 8, 6, 6)
+    anchors = torch.tensor([[0, 14, 35]])  # a corner (3 neighbours), the middle, the opposite corner
+    top, top_valid, _ = select_positives(feats, anchors, k=3)
+    rnd, rnd_valid, sim = select_positives(feats, anchors, k=3, matching="random", generator=torch.Generator().manual_seed(1))
+    again, _, _ = select_positives(feats, anchors, k=3, matching="random", generator=torch.Generator().manual_seed(1))
+    assert torch.equal(rnd, again)
+    neigh, inside = gather_neighbours(anchors, window_offsets(1), 6, 6)
+    for i in range(3):
+        allowed = set(neigh[0, i][inside[0, i]].tolist())
+        chosen = rnd[0, i][rnd_valid[0, i]].tolist()
+        assert set(chosen) <= allowed and len(set(chosen)) == len(chosen)
+    assert rnd_valid[0, 0].sum() == 3  # the corner anchor has exactly 3 neighbours: all of them
+    draws = {tuple(select_positives(feats, anchors, k=3, matching="random",
+                                    generator=torch.Generator().manual_seed(s))[0][0, 1].tolist()) for s in range(20)}
+    assert len(draws) > 5  # the top-3 choice is one fixed set; random matching gives many
+    assert top_valid[0, 1].all() and len(set(top[0, 1].tolist())) == 3
+    queries = torch.tensor([[14, 21]])
+    hard = select_hard_negatives(feats, queries, n_negatives=4, m=3)[0]
+    rand_neg, valid, _, cand, inside_c = select_hard_negatives(feats, queries, n_negatives=4, m=3, sampling="random",
+                                                                generator=torch.Generator().manual_seed(3))
+    for i in range(2):
+        assert set(rand_neg[0, i].tolist()) <= set(cand[0, i][inside_c[0, i]].tolist())
+    picks = {tuple(sorted(select_hard_negatives(feats, queries, n_negatives=4, m=3, sampling="random",
+                                                generator=torch.Generator().manual_seed(s))[0][0, 0].tolist()))
+             for s in range(20)}
+    assert len(picks) > 5  # many different sets, while the hard choice is always one set
+    assert torch.equal(hard, select_hard_negatives(feats, queries, n_negatives=4, m=3)[0])
+    with pytest.raises(ParameterError, match="matching must be one of"):
+        select_positives(feats, anchors, matching="closest")
+    with pytest.raises(ParameterError, match="negative sampling must be one of"):
+        select_hard_negatives(feats, queries, sampling="easy")

@@ -44,8 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ldct_nb.errors import ParameterError
-from ldct_nb.losses.patch_contrast import PatchSample, grid_mask, patch_noncontrastive_loss
-from ldct_nb.losses.pixel_contrast import DISTANCES, TAU, PixelSample, candidate_offsets, pixel_contrastive_loss
+from ldct_nb.losses.patch_contrast import MATCHINGS, PatchSample, grid_mask, patch_noncontrastive_loss
+from ldct_nb.losses.pixel_contrast import (
+    DISTANCES, NEGATIVE_SAMPLINGS, TAU, PixelSample, candidate_offsets, pixel_contrastive_loss,
+)
 from ldct_nb.losses.perceptual import perceptual_loss  # shared with the baselines' PerceptualLoss
 from ldct_nb.losses.ssim import OFFICIAL_FORM, ssim
 from ldct_nb.models.mac_net import MACNet, check_input
@@ -224,6 +226,10 @@ class AsconLoss(nn.Module):
             MAC-Net's EMA ``target_local_mlp`` under ``no_grad``).
         ssim_form: ``"skimage"`` (valid region, no clamp) or ``"official"``
             (reflect padding, map clamped to [0, 1]); see :mod:`ldct_nb.losses.ssim`.
+        positive_matching: ``"neighbour"`` (top-4 of the 8 neighbours by cosine
+            similarity, the paper) or ``"random"`` (Table S2's ablation).
+        negative_sampling: ``"hard"`` (the 24 most similar candidates, the
+            paper) or ``"random"`` (Table S2's ablation).
 
     Images are (B, 1, H, W) on the [0, 1] scale, H and W divisible by 16.
     Use :func:`ascon_loss` to build one from presets.
@@ -252,8 +258,15 @@ class AsconLoss(nn.Module):
         perceptual_net: nn.Module | None = None,
         local_target: str = "online",
         ssim_form: str = "skimage",
+        positive_matching: str = "neighbour",
+        negative_sampling: str = "hard",
     ) -> None:
         super().__init__()
+        if positive_matching not in MATCHINGS:
+            raise ParameterError(f"positive_matching must be one of {MATCHINGS}, got {positive_matching!r}")
+        if negative_sampling not in NEGATIVE_SAMPLINGS:
+            raise ParameterError(f"negative_sampling must be one of {NEGATIVE_SAMPLINGS}, got {negative_sampling!r}")
+        self.positive_matching, self.negative_sampling = positive_matching, negative_sampling
         if local_target not in LOCAL_TARGETS:
             raise ParameterError(f"local_target must be one of {LOCAL_TARGETS}, got {local_target!r}")
         if ssim_form not in SSIM_FORMS:
@@ -381,7 +394,7 @@ class AsconLoss(nn.Module):
             out["global"], patch = patch_noncontrastive_loss(
                 f_g_on, f_g_tg,
                 online_projector=net.online.projector, predictor=net.predictor, target_projector=net.target.projector,
-                n_anchors=self.n_anchors, k=self.n_positives,
+                n_anchors=self.n_anchors, k=self.n_positives, matching=self.positive_matching,
                 anchor_mask=grid_mask(body, tuple(f_g_tg.shape[-2:])), generator=g_patch,
             )
         if "local" in names:
@@ -390,7 +403,7 @@ class AsconLoss(nn.Module):
                 target_mlp=net.target_local_mlp if self.local_target == "ema" else None,
                 n_queries=self.n_queries, n_negatives=self.n_negatives,
                 m=self.negative_window, distance=self.negative_distance, tau=self.tau,
-                query_mask=body, generator=g_pixel,
+                query_mask=body, generator=g_pixel, negative_sampling=self.negative_sampling,
             )
         return out, patch, pixel
 
@@ -456,7 +469,8 @@ class AsconLoss(nn.Module):
             f"denoiser: {w}; mac-net: {mw}; anchors {self.n_anchors} (top-{self.n_positives}), "
             f"queries {self.n_queries}, negatives {self.n_negatives} within m {self.negative_window} "
             f"({self.negative_distance}), tau {self.tau:g}, background threshold {self.background_threshold}, "
-            f"local target {self.local_target}, ssim {self.ssim_form}"
+            f"local target {self.local_target}, ssim {self.ssim_form}, positives {self.positive_matching}, "
+            f"negatives {self.negative_sampling}"
         )
 
 

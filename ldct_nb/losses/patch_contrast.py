@@ -161,8 +161,17 @@ def grid_mask(body: torch.Tensor, grid_size: tuple[int, int], min_fraction: floa
 # ------------------------------------------------------------- the module
 
 
+MATCHINGS = ("neighbour", "random")
+
+
 def select_positives(
-    target_features: torch.Tensor, anchors: torch.Tensor, *, k: int = N_POSITIVES, radius: int = NEIGHBOUR_RADIUS
+    target_features: torch.Tensor,
+    anchors: torch.Tensor,
+    *,
+    k: int = N_POSITIVES,
+    radius: int = NEIGHBOUR_RADIUS,
+    matching: str = "neighbour",
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top-``k`` neighbours of each anchor by cosine similarity, eq. (2).
 
@@ -171,6 +180,9 @@ def select_positives(
         anchors: (B, n) flat anchor indices on the h x w grid.
         k: positives per anchor (4).
         radius: neighbourhood radius (1: the 8 neighbours).
+        matching: ``"neighbour"`` (the paper's neighbouring positive matching:
+            the ``k`` most similar neighbours) or ``"random"`` (``k`` neighbours
+            drawn at random from ``generator``: the ablation of Table S2).
 
     Returns:
         ``(positives, valid, similarity)``: (B, n, k) flat indices sorted by
@@ -180,6 +192,8 @@ def select_positives(
     """
     feats = _check_features("target_features", target_features)
     k = _check_int("k", k, 1)
+    if matching not in MATCHINGS:
+        raise ParameterError(f"matching must be one of {MATCHINGS}, got {matching!r}")
     offsets = window_offsets(radius)
     if k > len(offsets):
         raise ParameterError(f"k = {k} positives asked from only {len(offsets)} neighbours (radius {radius})")
@@ -190,7 +204,12 @@ def select_positives(
         v = F.normalize(gather_vectors(feats, neigh), dim=-1)  # B, n, K, C
         sim = (v * a.unsqueeze(2)).sum(-1)
         sim = sim.masked_fill(~inside, float("-inf"))
-        top, pos = sim.topk(k, dim=-1)
+        if matching == "random":  # a random order of the inside neighbours, then the first k
+            score = torch.rand(sim.shape, generator=generator, device=generator.device if generator else sim.device)
+            _, pos = score.to(sim.device).masked_fill(~inside, -1.0).topk(k, dim=-1)
+            top = torch.gather(sim, -1, pos)
+        else:
+            top, pos = sim.topk(k, dim=-1)
     positives = torch.gather(neigh, -1, pos)
     return positives, torch.isfinite(top), top
 
@@ -267,6 +286,7 @@ def patch_noncontrastive_loss(
     anchor_mask: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     reduction: str = "mean",
+    matching: str = "neighbour",
 ) -> tuple[torch.Tensor, PatchSample]:
     """``L_global`` of eq. (4) with the neighbouring positive matching of eqs. (2)-(3).
 
@@ -285,6 +305,8 @@ def patch_noncontrastive_loss(
             pixel terms, by the number of anchors (32 per image for Mayo-2016):
             the choice sets the balance the presets' weights were tuned for
             (see notebook 03's gradient table).
+        matching: ``"neighbour"`` (top-k by similarity) or ``"random"`` (see
+            :func:`select_positives`).
 
     Returns:
         ``(loss, sample)``. The target side gets no gradient. With fewer than 2
@@ -296,7 +318,7 @@ def patch_noncontrastive_loss(
     b, _, h, w = tg.shape
     anchors, anchor_valid = sample_positions(anchor_mask, min(n_anchors, h * w), generator=generator)
     tg = tg.detach()
-    positives, pos_valid, sim = select_positives(tg, anchors, k=k, radius=radius)
+    positives, pos_valid, sim = select_positives(tg, anchors, k=k, radius=radius, matching=matching, generator=generator)
     sample = PatchSample(anchors, anchor_valid, positives, pos_valid, sim, (h, w))
     keep = anchor_valid.reshape(-1)
     if int(keep.sum()) < 2:
@@ -311,6 +333,7 @@ def patch_noncontrastive_loss(
 
 
 __all__ = [
+    "MATCHINGS",
     "N_ANCHORS",
     "N_POSITIVES",
     "PatchSample",

@@ -58,6 +58,7 @@ N_NEGATIVES = 24  # hard negatives per query
 NEGATIVE_WINDOW = 7  # m
 TAU = 0.07  # InfoNCE temperature (not stated in the paper; official code: effectively 1)
 DISTANCES = ("chebyshev", "euclidean")
+NEGATIVE_SAMPLINGS = ("hard", "random")
 
 
 def candidate_offsets(m: int = NEGATIVE_WINDOW, distance: str = "chebyshev") -> torch.Tensor:
@@ -85,6 +86,8 @@ def select_hard_negatives(
     n_negatives: int = N_NEGATIVES,
     m: int = NEGATIVE_WINDOW,
     distance: str = "chebyshev",
+    sampling: str = "hard",
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The ``n_negatives`` candidates most similar to each query (hard negatives [21]).
 
@@ -93,6 +96,10 @@ def select_hard_negatives(
         queries: (B, n) flat query indices.
         n_negatives: negatives kept per query (24).
         m, distance: the candidate neighbourhood (see :func:`candidate_offsets`).
+        sampling: ``"hard"`` (the most similar candidates, the paper) or
+            ``"random"`` (candidates drawn at random from ``generator``: the
+            ablation of Table S2); either way the negatives are returned with
+            their similarities, most similar first for ``"hard"``.
 
     Returns:
         ``(negatives, valid, similarity, candidates, candidate_inside)``:
@@ -103,6 +110,8 @@ def select_hard_negatives(
     """
     feats = _check_features("target_features", target_features)
     n_negatives = _check_int("n_negatives", n_negatives, 1)
+    if sampling not in NEGATIVE_SAMPLINGS:
+        raise ParameterError(f"negative sampling must be one of {NEGATIVE_SAMPLINGS}, got {sampling!r}")
     offsets = candidate_offsets(m, distance)
     if n_negatives > len(offsets):
         raise ParameterError(
@@ -114,7 +123,12 @@ def select_hard_negatives(
         q = F.normalize(gather_vectors(feats, queries), dim=-1)
         v = F.normalize(gather_vectors(feats, cand), dim=-1)
         sim = (v * q.unsqueeze(2)).sum(-1).masked_fill(~inside, float("-inf"))
-        top, pick = sim.topk(n_negatives, dim=-1)
+        if sampling == "random":  # a random order of the inside candidates, then the first N
+            score = torch.rand(sim.shape, generator=generator, device=generator.device if generator else sim.device)
+            _, pick = score.to(sim.device).masked_fill(~inside, -1.0).topk(n_negatives, dim=-1)
+            top = torch.gather(sim, -1, pick)
+        else:
+            top, pick = sim.topk(n_negatives, dim=-1)
     return torch.gather(cand, -1, pick), torch.isfinite(top), top, cand, inside
 
 
@@ -206,6 +220,7 @@ def pixel_contrastive_loss(
     generator: torch.Generator | None = None,
     reduction: str = "mean",
     target_mlp: nn.Module | None = None,
+    negative_sampling: str = "hard",
 ) -> tuple[torch.Tensor, PixelSample]:
     """``L_local`` of eq. (5) with hard negatives.
 
@@ -224,6 +239,7 @@ def pixel_contrastive_loss(
         target_mlp: None maps query, positive and negatives through ``local_mlp``
             (the paper's one MLP); a module (the EMA copy, official code) maps the
             positive and negatives instead, under ``no_grad``.
+        negative_sampling: ``"hard"`` or ``"random"`` (see :func:`select_hard_negatives`).
 
     Returns:
         ``(loss, sample)``. The target features get no gradient.
@@ -233,7 +249,9 @@ def pixel_contrastive_loss(
     b, c, h, w = tg.shape
     tg = tg.detach()
     queries, query_valid = sample_positions(query_mask, min(n_queries, h * w), generator=generator)
-    negatives, neg_valid, _, cand, inside = select_hard_negatives(tg, queries, n_negatives=n_negatives, m=m, distance=distance)
+    negatives, neg_valid, _, cand, inside = select_hard_negatives(
+        tg, queries, n_negatives=n_negatives, m=m, distance=distance, sampling=negative_sampling, generator=generator
+    )
     sample = PixelSample(queries, query_valid, negatives, neg_valid, cand, inside, (h, w))
     keep = query_valid.reshape(-1)
     if not bool(keep.any()):
@@ -256,6 +274,7 @@ def pixel_contrastive_loss(
 
 
 __all__ = [
+    "NEGATIVE_SAMPLINGS",
     "N_NEGATIVES",
     "N_QUERIES",
     "TAU",
