@@ -338,3 +338,19 @@ def test_lidnet_presets_use_lidnets_wgan_gp_objective(features):
             out = spec.generator(real)
         _, parts = spec.critic_loss(real, real, out)
         assert "gradient_penalty" in parts, name
+
+
+@pytest.mark.parametrize("name", ["wgan_vgg", "ssms"])
+def test_generators_ending_in_relu_are_alive_at_initialisation(name):
+    """Eight conv + ReLU layers, the last one too: with PyTorch's default initialisation the
+    output was identically 0 (no gradient ever) for about half of the seeds; every seed of 20
+    must now give a non-zero output and a gradient at the first layer."""
+    for seed in range(20):
+        torch.manual_seed(seed)
+        net = build(name, width=8)
+        x = torch.rand(2, 1, 24, 24)
+        out = net(x)
+        assert out.abs().sum() > 0, seed
+        out.mean().backward()
+        first = next(net.parameters())
+        assert first.grad is not None and first.grad.abs().sum() > 0, seed

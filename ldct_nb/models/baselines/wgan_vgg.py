@@ -26,6 +26,16 @@ class WGANVGGGenerator(nn.Module):
             mods += [nn.Conv2d(c, c_out, 3, padding=1), nn.ReLU(inplace=i < layers - 1)]
             c = c_out
         self.net = nn.Sequential(*mods)
+        # The last layer is also followed by a ReLU (Yang 2018). With PyTorch's default
+        # initialisation its pre-activation is negative at every pixel for about half of the
+        # seeds (its inputs are non-negative ReLU outputs of similar size everywhere, so the
+        # sign of the sum of its weights decides), and the network never receives a gradient.
+        # The paper does not state its initialisation; we make the last kernel non-negative
+        # and its bias zero, so the output starts non-negative and trainable.
+        last = mods[-2]
+        with torch.no_grad():
+            last.weight.abs_()
+            last.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x, "WGANVGGGenerator")
