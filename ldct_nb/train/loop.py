@@ -52,7 +52,7 @@ from ldct_nb.train.config import TrainConfig, load_config
 from ldct_nb.train.distributed import DistInfo, barrier, broadcast_module, init_distributed
 from ldct_nb.train.steps import SpecStep, StepOptions, set_learning_rates
 
-__all__ = ["TrainResult", "build_step", "checkpoint_dir", "load_denoiser", "make_step", "train", "validate"]
+__all__ = ["TrainResult", "build_step", "checkpoint_dir", "denoiser_record", "load_denoiser", "make_step", "train", "validate"]
 
 
 @dataclass
@@ -220,8 +220,17 @@ def _state(step_obj, step: int, config: TrainConfig, history, validation, best_p
         "validation": validation,
         "best_psnr": best_psnr,
         "window": list(window),  # the steps since the last metrics row
-        "denoiser": config.denoiser_name,
+        **denoiser_record(config.denoiser_name, config.preset, config.model),
     }
+
+
+def denoiser_record(name: str, preset: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """What :func:`load_denoiser` needs to rebuild the denoiser of a checkpoint (any
+    training loop that stores the denoiser under ``networks["generator"]`` writes it)."""
+    from ldct_nb.models import presets
+
+    return {"denoiser": name, "denoiser_preset": preset if preset in presets(name) else "paper",
+            "denoiser_kwargs": dict(kwargs)}
 
 
 def _check_resumable(blob: dict[str, Any], config: TrainConfig, path: Path) -> None:
@@ -371,16 +380,19 @@ def _result(cfg, folder, done, resumed_from, best_psnr, history, validation, sec
 
 
 def load_denoiser(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
-    """The trained denoiser of a checkpoint, rebuilt from the config it holds, in eval mode."""
-    from ldct_nb.models import build, presets
+    """The trained denoiser of a checkpoint, rebuilt from the record it holds
+    (:func:`denoiser_record`: registry name, preset, keywords), in eval mode."""
+    from ldct_nb.models import build
 
     blob = load_checkpoint(path)
-    cfg = load_config(blob["config"])
-    name = cfg.denoiser_name
-    preset = cfg.preset if cfg.preset in presets(name) else "paper"
-    net = build(name, preset, **cfg.model)
     try:
-        net.load_state_dict(blob["networks"]["generator"])
-    except (KeyError, RuntimeError) as exc:
+        name, preset, kwargs = blob["denoiser"], blob["denoiser_preset"], blob["denoiser_kwargs"]
+        state = blob["networks"]["generator"]
+    except KeyError as exc:
+        raise ParameterError(f"checkpoint {path} holds no denoiser (missing {exc})") from None
+    net = build(name, preset, **kwargs)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
         raise ParameterError(f"checkpoint {path} does not hold the weights of its {name} denoiser: {exc}") from exc
     return net.to(select_device(device)).eval()
