@@ -51,6 +51,7 @@ from ldct_nb.losses.pixel_contrast import (
 from ldct_nb.losses.perceptual import perceptual_loss  # shared with the baselines' PerceptualLoss
 from ldct_nb.losses.ssim import OFFICIAL_FORM, ssim
 from ldct_nb.models.mac_net import MACNet, check_input
+from ldct_nb.validate import check_image_batch
 
 BACKGROUND_THRESHOLD = 0.05  # on the [0, 1] image over [-1000, 2000] HU: about -850 HU
 TERMS = ("mse", "ssim", "perceptual", "global", "local")
@@ -341,10 +342,11 @@ class AsconLoss(nn.Module):
     # ------------------------------------------------------------ terms
 
     def _check_pair(self, denoised: torch.Tensor, ndct: torch.Tensor) -> None:
-        for name, x in (("denoised", denoised), ("ndct", ndct)):
-            if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 1:
-                shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-                raise ParameterError(f"{name} must be a (B, 1, H, W) tensor on the [0, 1] scale, got {shape}")
+        """Both (B, 1, H, W) finite float tensors of one dtype and device on the [0, 1] scale
+        (a denoiser's output may stray outside it while training: it is refused only far
+        outside, e.g. in HU)."""
+        check_image_batch(denoised, "denoised", like=self.mac_net, margin=5.0)
+        check_image_batch(ndct, "ndct", like=denoised)
         if denoised.shape != ndct.shape:
             raise ParameterError(f"denoised {tuple(denoised.shape)} and ndct {tuple(ndct.shape)} differ in shape")
 

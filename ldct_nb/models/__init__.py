@@ -19,6 +19,7 @@ from __future__ import annotations
 from torch import nn
 
 from ldct_nb.errors import ParameterError
+from ldct_nb.validate import check_image_batch, check_int
 from ldct_nb.models import esau_net as _esau
 from ldct_nb.models.baselines import MODULES as _BASELINES
 
@@ -49,12 +50,38 @@ def _check_preset(name: str, preset: str) -> None:
 
 def build(name: str, preset: str = "paper", **kwargs) -> nn.Module:
     """The denoiser ``name`` in ``preset``; ``kwargs`` override its constructor's keywords
-    (e.g. ``widths=(16, 32, 64)`` for ESAU-Net, ``channels=`` for RED-CNN)."""
+    (e.g. ``widths=(16, 32, 64)`` for ESAU-Net, ``channels=`` for RED-CNN).
+
+    Sizes (int keywords and sequences of ints such as ``widths``) must be ints >= 1.
+    The returned network checks its input at every call
+    (:func:`ldct_nb.validate.check_image_batch`: an N x 1 x H x W floating tensor of
+    its parameters' dtype and device, finite, on the [0, 1] scale), so a numpy array,
+    an 8-bit or float64 image, an empty batch, NaN or HU values are refused with a
+    message instead of failing deep inside torch or giving a wrong result."""
     _check_name(name)
     _check_preset(name, preset)
+    for key, value in kwargs.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            check_int(value, key)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            for i, v in enumerate(value):
+                check_int(v, f"{key}[{i}]")
     if name == "esau_net":
-        return _esau.ESAUNet(_esau.PRESETS[preset], **kwargs)
+        model = _esau.ESAUNet(_esau.PRESETS[preset], **kwargs)
+    else:
+        try:
+            model = _BASELINES[name].build_generator(preset, **kwargs)
+        except TypeError as exc:
+            raise ParameterError(f"bad keyword for model {name!r}: {exc}") from exc
+    model.register_forward_pre_hook(_check_input)
+    return model
+
+
+def _check_input(module: nn.Module, args: tuple) -> None:
+    """Forward pre-hook of every built denoiser (see :func:`build`)."""
+    if not args:
+        raise ParameterError(f"{type(module).__name__} expects an N x 1 x H x W image batch, got no input")
     try:
-        return _BASELINES[name].build_generator(preset, **kwargs)
-    except TypeError as exc:
-        raise ParameterError(f"bad keyword for model {name!r}: {exc}") from exc
+        check_image_batch(args[0], "x", like=module)
+    except ParameterError as exc:
+        raise ParameterError(f"{type(module).__name__}: {exc}") from None

@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ldct_nb.errors import ParameterError
+from ldct_nb.validate import check_image_batch
 
 PAPER_WIDTHS = (64, 128, 256, 256, 512)  # encoder widths at H, H/2, H/4, H/8, H/16
 DOWNSAMPLING = 16  # H / 16: four max-pool down-samplings
@@ -293,11 +294,13 @@ class MACNet(nn.Module):
 
     def online_features(self, denoised: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(F'_g, F'_l)`` of the denoised image (online branch, differentiable)."""
+        check_image_batch(denoised, "denoised", like=self, margin=5.0)
         return self.online(denoised)
 
     @torch.no_grad()
     def target_features(self, ndct: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(F_g, F_l)`` of the NDCT image (target branch, no gradient)."""
+        check_image_batch(ndct, "ndct", like=self)
         return self.target(ndct)
 
     def forward(self, denoised: torch.Tensor, ndct: torch.Tensor):
