@@ -33,7 +33,7 @@ required)::
     compile: false           # torch.compile the denoiser on CUDA
     device: auto
     train_split: train
-    val_split: val           # never the test split: it is refused
+    val_split: val           # never the test split (refused); null: no validation (best.pt is not written)
     perceptual: {kind: ndct_feature_net, steps: 200, width: 16}   # or {kind: vgg, weights: PATH}
 
 Unknown keys, wrong types and impossible values are refused with a
@@ -98,7 +98,7 @@ class TrainConfig:
     compile: bool = False
     device: str = "auto"
     train_split: str = "train"
-    val_split: str = "val"
+    val_split: str | None = "val"
     perceptual: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -200,7 +200,9 @@ def _validate(c: TrainConfig) -> None:
     from ldct_nb.models import available, presets
     from ldct_nb.train.methods import METHODS
 
-    for key in ("method", "preset", "table", "schedule", "device", "train_split", "val_split"):
+    if c.val_split is not None and (not isinstance(c.val_split, str) or not c.val_split):
+        raise ParameterError(f"val_split must be a split name or null, got {c.val_split!r}")
+    for key in ("method", "preset", "table", "schedule", "device", "train_split"):
         if not isinstance(getattr(c, key), str) or not getattr(c, key):
             raise ParameterError(f"{key} must be a non-empty string, got {getattr(c, key)!r}")
     if c.name is not None and (not isinstance(c.name, str) or not c.name or "/" in c.name):

@@ -207,7 +207,7 @@ def validate(denoiser: nn.Module, split, *, device: torch.device, max_slices: in
 # ----------------------------------------------------------------------------- state
 
 
-def _state(step_obj, step: int, config: TrainConfig, history, validation, best_psnr, window=()) -> dict[str, Any]:
+def _state(step_obj, step: int, config: TrainConfig, history, validation, best_psnr, window=(), timing=None) -> dict[str, Any]:
     return {
         "config": config.to_dict(),
         "fingerprint": config.fingerprint(),
@@ -220,6 +220,7 @@ def _state(step_obj, step: int, config: TrainConfig, history, validation, best_p
         "validation": validation,
         "best_psnr": best_psnr,
         "window": list(window),  # the steps since the last metrics row
+        "timing": dict(timing or {}),  # seconds and steps timed (warm-up steps excluded), activation MB
         **denoiser_record(config.denoiser_name, config.preset, config.model),
     }
 
@@ -283,7 +284,7 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, run_dir: str | P
     folder = checkpoint_dir(run_dir, cfg)
     last_path, best_path = folder / "last.pt", folder / "best.pt"
     train_split = open_split(run_dir, cfg.train_split)
-    val_split = open_split(run_dir, cfg.val_split)
+    val_split = open_split(run_dir, cfg.val_split) if cfg.val_split is not None else None
     perceptual = None
     if needs_perceptual(cfg):
         if dist_info.is_main:
@@ -300,6 +301,7 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, run_dir: str | P
     history: list[dict[str, float]] = []
     validation: list[dict[str, float]] = []
     window: list[dict[str, float]] = []
+    timing: dict[str, Any] = {"seconds": 0.0, "steps": 0, "activation_mb": None}
     best_psnr: float | None = None
     start = 0
     if last_path.is_file() and not retrain:
@@ -312,6 +314,7 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, run_dir: str | P
         restore_rng_state(blob["rng"])
         start, history, validation, best_psnr = int(blob["step"]), list(blob["history"]), list(blob["validation"]), blob["best_psnr"]
         window = list(blob.get("window", []))
+        timing = dict(blob.get("timing") or timing)
     resumed_from = start
     folder.mkdir(parents=True, exist_ok=True)
     if dist_info.is_main:
@@ -321,7 +324,6 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, run_dir: str | P
     end = cfg.steps if stop_after is None else min(cfg.steps, start + int(stop_after))
     bar = progress_bar(range(start, end), total=cfg.steps, initial=start, desc=f"{cfg.run_name} seed {cfg.seed}",
                        disable=not (progress and dist_info.is_main))
-    t_run, activation_mb = 0.0, None
     for step in bar:
         lrs = set_learning_rates(step_obj.optimizers, step, cfg.steps, cfg.schedule, cfg.lr_floor)
         ldct, ndct = stream.batch(step)
@@ -329,18 +331,19 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, run_dir: str | P
         gen = torch.Generator(device=device).manual_seed(_step_seed(cfg.seed, step, dist_info.rank))
         torch.manual_seed(_step_seed(cfg.seed, step, dist_info.rank) ^ 0x5DEECE66D)
         t0 = time.perf_counter()
-        if activation_mb is None:
+        if timing["activation_mb"] is None:  # the first step of a run also measures its activation memory
             from ldct_nb.models.profile import saved_activation_bytes
 
             parts: dict[str, float] = {}
-            activation_mb = saved_activation_bytes(lambda: parts.update(step_obj(ldct, ndct, gen))) / 2**20
+            timing["activation_mb"] = saved_activation_bytes(lambda: parts.update(step_obj(ldct, ndct, gen))) / 2**20
         else:
             parts = step_obj(ldct, ndct, gen)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         dt = time.perf_counter() - t0
         if step > resumed_from:  # the first step of a call includes warm-up
-            t_run += dt
+            timing["seconds"] += dt
+            timing["steps"] += 1
         window.append({**parts, "seconds": dt, **{f"lr_{k}": v for k, v in lrs.items()}})
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
@@ -348,7 +351,7 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, run_dir: str | P
             history.append(row)
             window = []
             bar.set_postfix(loss=f"{row.get('total', float('nan')):.4g}", refresh=False)
-        if done % cfg.val_every == 0 or done == cfg.steps:
+        if val_split is not None and (done % cfg.val_every == 0 or done == cfg.steps):
             val = {"step": done, **validate(step_obj.denoiser, val_split, device=device, max_slices=cfg.val_slices)}
             improved = best_psnr is None or val["val_psnr"] > best_psnr
             if improved:
@@ -359,24 +362,19 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, run_dir: str | P
                 save_checkpoint(best_path, _state(step_obj, done, cfg, history, validation, best_psnr))
         if done % cfg.checkpoint_every == 0 or done == cfg.steps or done == end:
             if dist_info.is_main:
-                save_checkpoint(last_path, _state(step_obj, done, cfg, history, validation, best_psnr, window))
-                timed = done - resumed_from - 1
-                result = _result(cfg, folder, done, resumed_from, best_psnr, history, validation,
-                                 t_run / timed if timed > 0 else None, activation_mb)
+                save_checkpoint(last_path, _state(step_obj, done, cfg, history, validation, best_psnr, window, timing))
+                result = _result(cfg, folder, done, resumed_from, best_psnr, history, validation, timing)
                 _write_logs(folder, history, validation, result.summary())
             barrier()
     bar.close()
-    done = max(end, start)
-    timed = done - resumed_from - 1
-    return _result(cfg, folder, done, resumed_from, best_psnr, history, validation,
-                   t_run / timed if timed > 0 else None, activation_mb)
+    return _result(cfg, folder, max(end, start), resumed_from, best_psnr, history, validation, timing)
 
 
-def _result(cfg, folder, done, resumed_from, best_psnr, history, validation, sec, activation_mb) -> TrainResult:
-    per_process = cfg.batch_size
+def _result(cfg, folder, done, resumed_from, best_psnr, history, validation, timing) -> TrainResult:
+    sec = timing["seconds"] / timing["steps"] if timing.get("steps") else None
     return TrainResult(cfg, folder, folder / "last.pt", folder / "best.pt" if (folder / "best.pt").is_file() else None,
                        done, resumed_from, best_psnr, history, validation, sec,
-                       per_process / sec if sec else None, activation_mb)
+                       cfg.batch_size / sec if sec else None, timing.get("activation_mb"))
 
 
 def load_denoiser(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
