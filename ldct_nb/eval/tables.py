@@ -43,7 +43,7 @@ def denoise_split(net: torch.nn.Module, split: CacheSplit, *, batch_size: int = 
     n = len(split) if max_slices is None else min(len(split), max_slices)
     out = []
     for start in range(0, n, batch_size):
-        x = np.asarray(window.normalize(np.asarray(split.ldct[start:start + batch_size])), np.float32)
+        x = np.asarray(window.normalize(np.asarray(split.ldct[start:min(n, start + batch_size)])), np.float32)
         y = net(torch.from_numpy(x)[:, None].to(device)).float().cpu().numpy()[:, 0]
         out.append(window.denormalize(y))
     return np.concatenate(out)

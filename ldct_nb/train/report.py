@@ -82,7 +82,7 @@ def write_summary(rows: Sequence[GridRow], results: Mapping[tuple[str, int], Tra
     for entry in table:
         res = results.get((entry["run"], entry["seed"]))
         if res is not None:
-            entry.update({k: v for k, v in res.summary().items() if k not in ("last", "best")})
+            entry.update({k: v for k, v in res.summary().items() if k not in ("last", "best", "table")})
     path = resolve(run_dir) / "results" / "training.json"
     atomic_write_json(path, {"rows": table, **(extra or {})})
     return str(path)
