@@ -27,7 +27,7 @@ from browser import check_pages, chromium_available  # noqa: E402
 from dicom_factory import write_ct_series  # noqa: E402
 
 pytestmark = pytest.mark.notebook
-BOOK_FILES = ["_config.yml", "_toc.yml", "book/intro.md", "book/references.bib"]
+BOOK_FILES = ["_config.yml", "_toc.yml", "book/intro.md", "book/reproduction.md", "book/references.bib"]
 
 
 def toc_pages(root: Path) -> list[str]:
