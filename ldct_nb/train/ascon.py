@@ -122,6 +122,7 @@ def build_ascon(
     ablation: str = "full",
     sampling: str = "mayo2016",
     mac_width: float = 1.0,
+    mac_heads: dict | None = None,
     optimisation: str = "alternating",
     loss: dict | None = None,
     model: dict | None = None,
@@ -135,7 +136,9 @@ def build_ascon(
     ``paper`` / ``official`` presets; other generators use their ``paper`` preset).
     Its optimiser is the preset's (paper: AdamW lr 1e-4, betas (0.9, 0.99), weight
     decay 1e-9; official: AdamW lr 2e-4, betas (0.5, 0.999), weight decay 0.01);
-    MAC-Net's is :func:`mac_optimizer`. ``loss`` overrides AsconLoss keywords.
+    MAC-Net's is :func:`mac_optimizer`. ``mac_heads`` sets MAC-Net's head sizes
+    (projector / predictor hidden and output, local MLP hidden and K; the paper's
+    1024, 256, 256, 256 by default). ``loss`` overrides AsconLoss keywords.
     """
     opts = opts or StepOptions()
     if preset not in ESAU_LOSS:
@@ -143,7 +146,7 @@ def build_ascon(
     net_preset = preset if preset in presets(denoiser) else "paper"
     g = build(denoiser, net_preset, **(model or {})).to(opts.device)
     needs_mac = any(t in ABLATIONS.get(ablation, ()) for t in ("global", "local"))
-    mac = mac_net(mac_width).to(opts.device).train() if needs_mac else None
+    mac = mac_net(mac_width, **(mac_heads or {})).to(opts.device).train() if needs_mac else None
     crit = ascon_loss(preset, sampling=sampling, ablation=ablation, mac_net=mac, perceptual_net=perceptual_net,
                       **(loss or {})).to(opts.device)
     g_opt = ESAU_LOSS[preset].optim.make(g.parameters())

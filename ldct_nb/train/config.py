@@ -18,6 +18,7 @@ required)::
       ablation: full         # a Table 2 row (ldct_nb.losses.ascon_loss.ABLATIONS)
       sampling: mayo2016     # sample counts (mayo2016 | mayo2020)
       mac_width: 1.0         # MAC-Net width multiplier
+      mac_heads: {}          # MAC-Net head sizes (proj_hidden 1024, proj_dim 256, local_hidden 256, local_dim K = 256)
       optimisation: alternating   # or joint (Table S2)
       loss: {}               # AsconLoss keywords (positive_matching: random, negative_sampling: random, ...)
     lr: null                 # override the recipe's generator learning rate
@@ -62,6 +63,7 @@ ASCON_DEFAULTS: dict[str, Any] = {
     "ablation": "full",
     "sampling": "mayo2016",
     "mac_width": 1.0,
+    "mac_heads": {},
     "optimisation": "alternating",
     "loss": {},
 }
@@ -258,6 +260,11 @@ def _validate(c: TrainConfig) -> None:
         w = a["mac_width"]
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w <= 4:
             raise ParameterError(f"ascon.mac_width must be a number in (0, 4], got {w!r}")
+        heads = a["mac_heads"]
+        if not isinstance(heads, dict) or set(heads) - {"proj_hidden", "proj_dim", "local_hidden", "local_dim"}:
+            raise ParameterError(f"ascon.mac_heads must map proj_hidden, proj_dim, local_hidden, local_dim to sizes, got {heads!r}")
+        for key, value in heads.items():
+            _int(f"ascon.mac_heads.{key}", value, 1)
         if not isinstance(a["loss"], dict):
             raise ParameterError(f"ascon.loss must be a mapping of AsconLoss keywords, got {a['loss']!r}")
         bad = sorted(set(a["loss"]) - set(_ASCON_LOSS_KEYWORDS))

@@ -103,10 +103,15 @@ MODEL_SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "cncl": dict(base=4, depth=2, fusion_width=4),
     },
 }
+_MAC_HEADS = {  # MAC-Net head sizes that go with each model size (the paper's: 1024, 256, 256, 256)
+    "paper": {},
+    "small": dict(proj_hidden=256, proj_dim=64, local_hidden=64, local_dim=64),
+    "tiny": dict(proj_hidden=32, proj_dim=16, local_hidden=16, local_dim=16),
+}
 _CRITICS = {  # critic sizes that go with each model size (build_method keywords)
     "paper": {},
-    "small": {"wgan_vgg": dict(critic_width=16), "du_gan": dict(critic_width=16, critic_depth=3),
-              "cncl": dict(critic_width=16)},
+    "small": {"wgan_vgg": dict(critic_width=8), "du_gan": dict(critic_width=8, critic_depth=2),
+              "cncl": dict(critic_width=8)},
     "tiny": {"wgan_vgg": dict(critic_width=4), "du_gan": dict(critic_width=4, critic_depth=2),
              "cncl": dict(critic_width=4)},
 }
@@ -164,17 +169,17 @@ def table_grid(
                     rates = lr_per_run or {}
                     rate = rates.get(name, rates.get(method, lr))
                     runs[key] = _config(name, method, row_preset or preset, extra, seed, sizes, critics, rate,
-                                        mac_width, sampling, common)
+                                        mac_width, _MAC_HEADS[model_size], sampling, common)
                 rows.append(GridRow(table, label, runs[key]))
     return list(runs.values()), rows
 
 
-def _config(name, method, preset, extra, seed, sizes, critics, lr, mac_width, sampling, common) -> TrainConfig:
+def _config(name, method, preset, extra, seed, sizes, critics, lr, mac_width, mac_heads, sampling, common) -> TrainConfig:
     denoiser = extra.get("denoiser", "esau_net") if method == "ascon" else method
     cfg: dict[str, Any] = {**common, "method": method, "preset": preset, "name": name, "seed": int(seed),
                            "table": HOME[name], "model": dict(sizes.get(denoiser, {}))}
     if method == "ascon":
-        cfg["ascon"] = {"mac_width": mac_width, "sampling": sampling,
+        cfg["ascon"] = {"mac_width": mac_width, "mac_heads": dict(mac_heads), "sampling": sampling,
                         **{k: v for k, v in extra.items() if k in ("denoiser", "ablation", "optimisation", "loss")}}
     else:
         cfg["method_options"] = dict(critics.get(method, {}))

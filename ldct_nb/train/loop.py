@@ -147,7 +147,8 @@ def build_step(config: TrainConfig, *, device: torch.device, world_size: int = 1
     if config.is_ascon:
         a = config.ascon_options
         step = build_ascon(config.preset, denoiser=a["denoiser"], ablation=a["ablation"], sampling=a["sampling"],
-                           mac_width=float(a["mac_width"]), optimisation=a["optimisation"], loss=a["loss"],
+                           mac_width=float(a["mac_width"]), mac_heads=a["mac_heads"], optimisation=a["optimisation"],
+                           loss=a["loss"],
                            model=config.model, perceptual_net=perceptual_net, generator_lr=config.lr, opts=opts)
     else:
         kwargs = {**config.method_options, **config.model}
