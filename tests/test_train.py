@@ -238,6 +238,9 @@ def test_batches_do_not_depend_on_the_number_of_processes(data_dir):
     ({"method": "esau_net", "lr": "fast"}, "lr must be a number"),
     ({"method": "red_cnn", "ascon": {"denoiser": "unet"}}, "apply to method 'ascon' only"),
     ({"method": "esau_net", "perceptual": {"kind": "vgg"}}, "needs perceptual.weights"),
+    ({"method": "ascon", "ascon": {"mac_heads": {"local_dim": 0}}}, "ascon.mac_heads.local_dim must be an int >= 1"),
+    ({"method": "ascon", "ascon": {"mac_heads": {"depth": 2}}}, "ascon.mac_heads must map"),
+    ({"method": "esau_net", "val_split": ""}, "val_split must be a split name or null"),
 ])
 def test_bad_configs_are_refused_naming_the_key(bad, message):
     with pytest.raises(ParameterError, match=message):
