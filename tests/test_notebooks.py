@@ -95,6 +95,24 @@ def test_data_notebook_reports_unbiased_noise_scaling(smoke_book):
     assert float(glued["noise_fit_dev"].strip("'%")) < 15.0
 
 
+def test_smoke_run_writes_every_table_and_checkpoint_the_later_stages_read(smoke_book):
+    """Notebook 04 leaves a checkpoint per run and results/training.json; notebook 06 every table file."""
+    import json
+
+    run = smoke_book["root"] / "run"
+    training = json.loads((run / "results" / "training.json").read_text())
+    tables = {row["table"] for row in training["rows"]}
+    assert {"table1", "table2", "tableS1", "tableS2", "presets"} <= tables
+    for row in training["rows"]:
+        assert Path(row["last"]).is_file(), row
+    for name in ("table1", "table2", "tableS1", "tableS2", "presets", "per_slice", "tests", "cnr", "tissue_error",
+                 "radiomics"):
+        assert (run / "results" / f"ascon_{name}.csv").is_file(), name
+    summary = json.loads((run / "results" / "ascon_tables.json").read_text())
+    assert [r["row"] for r in summary["tables"]["table1"]][0] == "LDCT"
+    assert len(summary["tables"]["table1"]) == 9  # the LDCT input and the eight methods of Table 1
+
+
 def test_every_book_page_loads_in_a_real_browser(smoke_book):
     if not chromium_available():
         if os.environ.get("CI"):
