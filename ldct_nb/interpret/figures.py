@@ -48,11 +48,11 @@ def plot_cluster_maps(
     title: str = "",
 ):
     """NDCT (through ``window``, HU), the tissue labels (if any) and one K-means cluster map per
-    model, coloured so that a cluster has the colour of the tissue it is matched to (black:
-    outside the clustered region)."""
+    model, coloured so that a cluster has the colour of the tissue it is matched to (without
+    labels: colours in order of the clusters' mean NDCT HU; black: outside the clustered region)."""
     n = _n_colours(tissues, maps, labels)
     panels = 1 + (labels is not None) + len(maps)
-    fig, axes = plt.subplots(1, panels, figsize=(3.3 * panels, 3.9))
+    fig, axes = plt.subplots(1, panels, figsize=(3.3 * panels, 4.4), layout="constrained")
     axes = np.atleast_1d(axes)
     show_ct(axes[0], ndct_hu, window=window, title="NDCT")
     col = 1
@@ -60,15 +60,15 @@ def plot_cluster_maps(
         _label_image(axes[1], np.asarray(labels), n, "tissue labels")
         present = np.unique(labels)
         cmap = label_colormap(n)
-        axes[1].legend([Patch(color=cmap(i)) for i in present], [tissues[i] for i in present], fontsize=6,
-                       loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=3, frameon=False)
+        fig.legend([Patch(color=cmap(i)) for i in present], [tissues[i] for i in present], fontsize=7,
+                   loc="outside lower center", ncol=min(len(present), 7), frameon=False)
         col = 2
     for ax, (name, m) in zip(axes[col:], maps.items()):
         k = int(np.unique(m[m >= 0]).size)
-        _label_image(ax, m, n, f"{name}: K-means, k = {k}\n(colour of the matched tissue)")
+        how = "colour of the matched tissue" if labels is not None else "colours in order of mean NDCT HU"
+        _label_image(ax, m, n, f"{name}: K-means, k = {k}\n({how})")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -86,7 +86,8 @@ def plot_tsne(
     n = max([len(tissues)] + [int(samples[m]["clusters"].max()) + 1 for m in models])
     cmap = label_colormap(n)
     rows = 2 if labelled else 1
-    fig, axes = plt.subplots(rows, len(models), figsize=(4.2 * len(models), 3.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, len(models), figsize=(4.2 * len(models), 3.9 * rows + 0.4), squeeze=False,
+                             layout="constrained")
     for j, m in enumerate(models):
         xy = np.asarray(embeddings[m])
         colourings = [("K-means cluster", samples[m]["clusters"])]
@@ -102,10 +103,9 @@ def plot_tsne(
     if labelled:
         present = sorted({int(i) for m in models for i in np.unique(samples[m]["labels"])})
         fig.legend([Patch(color=cmap(i)) for i in present], [tissues[i] for i in present], fontsize=7,
-                   loc="lower center", ncol=min(len(present), 7), frameon=False)
+                   loc="outside lower center", ncol=min(len(present), 7), frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06 if labelled else 0, 1, 1))
     return fig
 
 
@@ -113,7 +113,7 @@ def plot_paired_scores(scores: pd.DataFrame, baseline: str, candidate: str, metr
     """One panel per metric: each slice's score (averaged over seeds) for ``baseline`` and
     ``candidate``, joined by a line (the pairs of the signed-rank test)."""
     metrics = list(metrics)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 3.6), squeeze=False, layout="constrained")
     a = scores[scores["model"] == baseline].groupby("slice")[metrics].mean()
     b = scores[scores["model"] == candidate].groupby("slice")[metrics].mean()
     common = a.index.intersection(b.index)
@@ -130,5 +130,4 @@ def plot_paired_scores(scores: pd.DataFrame, baseline: str, candidate: str, metr
     axes[0, 0].legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
