@@ -21,6 +21,7 @@ from ldct_nb.interpret import (
     extract_features, interpret_checkpoints, match_clusters, order_by_intensity, output_layer, overlap_fraction,
     paired_test, proposal_table, reading, save_study, separation, stratified_sample, summarize, tsne_embedding,
 )
+from ldct_nb.interpret.clusters import principal_rgb
 from ldct_nb.interpret.features import registered_layers
 from ldct_nb.interpret.proposals import lidnet_missing, lidnet_paths
 from ldct_nb.models import available, build
@@ -213,6 +214,18 @@ def test_cluster_matching_undoes_a_permutation():
     assert order.tolist() == [2, 0, 1]
 
 
+def test_principal_rgb_ignores_scale_and_offset_and_separates_groups():
+    x, y = groups(k=2, c=5)
+    rgb = principal_rgb(x)
+    assert rgb.shape == (len(y), 3) and rgb.min() >= 0 and rgb.max() <= 1
+    np.testing.assert_allclose(principal_rgb(4.0 * x + 3.0), rgb, atol=1e-9)
+    # the first component separates the two groups: their red channels do not overlap
+    r0, r1 = rgb[y == 0, 0], rgb[y == 1, 0]
+    assert r0.max() < r1.min() or r1.max() < r0.min()
+    two = principal_rgb(x[:, :2])
+    assert np.all(two[:, 2] == 0)  # two channels: two components, blue stays zero
+
+
 def test_body_mask_with_and_without_labels():
     labels = np.zeros((8, 8), np.uint8)
     labels[2:6, 2:6] = 3
@@ -399,6 +412,8 @@ def test_study_scores_every_checkpoint_slice_and_seed(tmp_path):
     assert study.maps["A"].shape == (32, 32) and (study.maps["A"] == -1).sum() == (FakeSplit().labels[1] == 0).sum()
     assert study.samples["B"]["features"].shape == (30, 4)  # 10 pixels of each of 3 tissues, 4 U-Net channels
     assert study.layers == {"A": "head.2 (input of the layer)", "B": "out (input of the layer)"}
+    outside = FakeSplit().labels[1] == 0
+    assert study.pca["A"].shape == (32, 32, 3) and np.all(study.pca["A"][outside] == 0)
     paths = save_study(study, tmp_path / "out", summary=summarize(study.scores, study.metrics), text={"verdict": "x"})
     back = pd.read_csv(paths["scores"])
     assert len(back) == len(study.scores) and back["ari"].notna().all()

@@ -36,7 +36,7 @@ from ldct_nb.errors import ParameterError
 
 __all__ = [
     "LABEL_SCORES", "SCORES", "UNLABELLED_SCORES", "body_mask", "cluster_agreement", "kmeans_clusters",
-    "match_clusters", "separation", "limit_threads", "stratified_sample", "tsne_embedding",
+    "limit_threads", "match_clusters", "principal_rgb", "separation", "stratified_sample", "tsne_embedding",
 ]
 
 LABEL_SCORES = ("ari", "nmi", "silhouette", "intra", "inter", "intra_inter")
@@ -274,6 +274,25 @@ def limit_threads(threads: int | None = 1):
     if threads is None:
         return nullcontext()
     return threadpool_limits(limits=_int("threads", threads, 1))
+
+
+def principal_rgb(features, *, seed: int = 0) -> np.ndarray:
+    """The first three principal components of the N x C rows (scikit-learn PCA, fewer when
+    C < 3, the rest zero) as N x 3 colours in [0, 1]: each component is clipped to its 1st
+    and 99th percentiles and scaled, and its sign is fixed so that its largest loading is
+    positive (two runs that differ by a sign look the same)."""
+    from sklearn.decomposition import PCA
+
+    f = _features(features)
+    n = min(3, f.shape[1], f.shape[0])
+    comps = PCA(n_components=n, random_state=_int("seed", seed, 0)).fit(f)
+    signs = np.sign(comps.components_[np.arange(n), np.abs(comps.components_).argmax(1)])
+    z = comps.transform(f) * np.where(signs == 0, 1.0, signs)
+    rgb = np.zeros((f.shape[0], 3))
+    for j in range(n):
+        lo, hi = np.percentile(z[:, j], [1, 99])
+        rgb[:, j] = np.clip((z[:, j] - lo) / (hi - lo), 0, 1) if hi > lo else 0.5
+    return rgb
 
 
 def present_classes(labels: np.ndarray, names: Sequence[str]) -> list[str]:

@@ -14,7 +14,7 @@ from matplotlib.patches import Patch
 from ldct_nb.interpret.compare import NAMES
 from ldct_nb.viz import DISPLAY_WINDOW, show_ct
 
-__all__ = ["label_colormap", "plot_cluster_maps", "plot_paired_scores", "plot_tsne"]
+__all__ = ["label_colormap", "plot_cluster_maps", "plot_feature_pca", "plot_paired_scores", "plot_tsne"]
 
 
 def label_colormap(n: int) -> ListedColormap:
@@ -67,6 +67,25 @@ def plot_cluster_maps(
         k = int(np.unique(m[m >= 0]).size)
         how = "colour of the matched tissue" if labels is not None else "colours in order of mean NDCT HU"
         _label_image(ax, m, n, f"{name}: K-means, k = {k}\n({how})")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_feature_pca(ndct_hu: np.ndarray, images: Mapping[str, np.ndarray], *, window: tuple[float, float] = DISPLAY_WINDOW,
+                     title: str = ""):
+    """The NDCT (through ``window``, HU) beside each model's feature map shown as the RGB image
+    of its first three principal components (:func:`~ldct_nb.interpret.clusters.principal_rgb`):
+    regions of one colour have similar features."""
+    fig, axes = plt.subplots(1, 1 + len(images), figsize=(3.3 * (1 + len(images)), 3.9), layout="constrained")
+    axes = np.atleast_1d(axes)
+    show_ct(axes[0], ndct_hu, window=window, title="NDCT")
+    for ax, (name, rgb) in zip(axes[1:], images.items()):
+        ax.imshow(rgb, interpolation="nearest")
+        ax.set_title(f"{name}: features as RGB\n(principal components 1, 2, 3)", fontsize=9)
+        ax.set_xlabel("column (pixel)", fontsize=8)
+        ax.set_ylabel("row (pixel)", fontsize=8)
+        ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

@@ -20,8 +20,8 @@ from torch import nn
 
 from ldct_nb.errors import ParameterError
 from ldct_nb.interpret.clusters import (
-    LABEL_SCORES, UNLABELLED_SCORES, body_mask, cluster_agreement, match_clusters, order_by_intensity, limit_threads,
-    stratified_sample,
+    LABEL_SCORES, UNLABELLED_SCORES, body_mask, cluster_agreement, limit_threads, match_clusters, order_by_intensity,
+    principal_rgb, stratified_sample,
 )
 from ldct_nb.interpret.features import default_layer, extract_features
 from ldct_nb.paths import resolve
@@ -77,7 +77,9 @@ class Study:
     scores; ``maps``: per model, the figure slice's cluster map (first seed), coloured
     like the tissue map (-1 outside the scored region); ``samples``: per model the
     figure slice's stratified pixel sample for t-SNE (``features``, ``labels`` or None,
-    ``clusters`` in map colours); ``layers``: per model, the hooked layer."""
+    ``clusters`` in map colours); ``layers``: per model, the hooked layer; ``pca``: per
+    model, the figure slice's features as an H x W x 3 image of their first three principal
+    components (black outside the region)."""
 
     scores: pd.DataFrame
     maps: dict[str, np.ndarray]
@@ -86,6 +88,7 @@ class Study:
     labelled: bool
     region: str
     layers: dict[str, str] = field(default_factory=dict)
+    pca: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def metrics(self) -> list[str]:
@@ -164,7 +167,7 @@ def interpret_checkpoints(
     air = tissue_names.index("air") if "air" in tissue_names else 0
     load = loader or _load
 
-    rows, maps, samples, layers = [], {}, {}, {}
+    rows, maps, samples, layers, pca = [], {}, {}, {}, {}
     with limit_threads(threads):
         jobs = [(label, s, Path(p)) for label, by_seed in checkpoints.items() for s, p in sorted(by_seed.items())]
         bar = progress_bar(total=len(jobs) * len(slices), desc="features, K-means", disable=not progress)
@@ -201,6 +204,9 @@ def interpret_checkpoints(
                     pick = stratified_sample(strata, tsne_per_class, seed)
                     samples[label] = {"features": x[pick], "labels": None if y is None else y[pick],
                                       "clusters": colour[clusters][pick]}
+                    rgb = np.zeros(mask.shape + (3,))
+                    rgb[mask] = principal_rgb(x, seed=seed)
+                    pca[label] = rgb
                 bar.update(1)
             del net
         bar.close()
@@ -208,7 +214,7 @@ def interpret_checkpoints(
     for m in LABEL_SCORES + UNLABELLED_SCORES:
         if m not in scores:
             scores[m] = np.nan
-    return Study(scores, maps, samples, int(figure_slice), labelled, region, layers)
+    return Study(scores, maps, samples, int(figure_slice), labelled, region, layers, pca)
 
 
 def save_study(study: Study, folder: str | os.PathLike[str], *, summary: pd.DataFrame | None = None,
