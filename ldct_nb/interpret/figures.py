@@ -132,11 +132,15 @@ def plot_paired_scores(scores: pd.DataFrame, baseline: str, candidate: str, metr
     """One panel per metric: each slice's score (averaged over seeds) for ``baseline`` and
     ``candidate``, joined by a line (the pairs of the signed-rank test)."""
     metrics = list(metrics)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 3.6), squeeze=False, layout="constrained")
+    ncols = min(4, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 3.3 * nrows), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
     a = scores[scores["model"] == baseline].groupby("slice")[metrics].mean()
     b = scores[scores["model"] == candidate].groupby("slice")[metrics].mean()
     common = a.index.intersection(b.index)
-    for ax, m in zip(axes[0], metrics):
+    for ax, m in zip(axes.flat, metrics):
         for s in common:
             ax.plot([0, 1], [a.loc[s, m], b.loc[s, m]], "-o", color="grey", alpha=0.6, markersize=3, linewidth=0.8)
         ax.plot([0, 1], [a.loc[common, m].mean(), b.loc[common, m].mean()], "-D", color="crimson", markersize=6,
