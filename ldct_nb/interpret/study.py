@@ -61,10 +61,9 @@ def checkpoint_paths(
     out = {label: {s: root / name / f"seed{s}" / f"{which}.pt" for s in seeds} for label, name in names.items()}
     missing = [p for by_seed in out.values() for p in by_seed.values() if not p.is_file()]
     if missing:
-        listed = "\n  ".join(str(p) for p in missing)
         raise ParameterError(
-            f"{len(missing)} checkpoint(s) missing:\n  {listed}\n{made_by} writes them into {resolve(run_dir)}; "
-            f"run it first with the same profile and run folder (this notebook does not train)"
+            f"{len(missing)} checkpoint(s) missing: {', '.join(str(p) for p in missing)}. {made_by} writes them "
+            f"into {resolve(run_dir)}; run it first with the same profile and run folder (this notebook does not train)"
         )
     return out
 
