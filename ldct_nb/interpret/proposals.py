@@ -104,11 +104,23 @@ def proposal_table(
     return pd.DataFrame(rows).set_index("image"), kept
 
 
-def lidnet_missing(run_dir: str | os.PathLike[str], analogue: str, baseline: str, lidnet: str, split: str,
+def _analogue_data_dir(run_dir, analogue: str) -> Path | None:
+    """Where notebook 05 caches ``analogue`` (``ldct_nb.train.lidnet.analogue_data_dir``), or
+    None while that module is not there."""
+    try:
+        from ldct_nb.train.lidnet import analogue_data_dir
+    except ImportError:
+        return None
+    return analogue_data_dir(run_dir, analogue)
+
+
+def lidnet_missing(run_dir: str | os.PathLike[str], analogue: str, baseline: str, lidnet: str, split: str = "test",
                    seed: int = 0) -> list[str]:
-    """What the LIDnet view still lacks, in words (empty when it can run): the detector
-    module (``ldct_nb.models.detector``), the cached detection split, the NDCT detector and
-    the two denoisers, each named with its path."""
+    """What the LIDnet view still lacks, in words (empty when it can run): the detector and
+    LIDnet modules, the cached detection split of ``analogue`` (where notebook 05 caches it:
+    ``run_dir`` itself when notebook 01 cached that data set there, else
+    ``run_dir/analogues/<analogue>``), the NDCT detector and the two denoisers, each named
+    with its path."""
     from importlib.util import find_spec
 
     from ldct_nb.data.cache import split_dir
@@ -116,23 +128,26 @@ def lidnet_missing(run_dir: str | os.PathLike[str], analogue: str, baseline: str
     missing = []
     if find_spec("ldct_nb.models.detector") is None:
         missing.append("the module ldct_nb.models.detector (the LIDnet issue)")
-    folder = split_dir(run_dir, split)
-    if not (folder / "meta.json").is_file():
-        missing.append(f"the cached detection split {split!r} ({folder})")
+    data_dir = _analogue_data_dir(run_dir, analogue)
+    if data_dir is None:
+        missing.append("the module ldct_nb.train.lidnet (the LIDnet issue)")
+    elif not (split_dir(data_dir, split) / "meta.json").is_file():
+        missing.append(f"the cached detection split {split!r} of {analogue} ({split_dir(data_dir, split)})")
     for what, path in lidnet_paths(run_dir, analogue, baseline, lidnet, seed).items():
         if not path.is_file():
             missing.append(f"the {what} checkpoint {path}")
     return missing
 
 
-def lidnet_view(run_dir: str | os.PathLike[str], analogue: str, baseline: str, lidnet: str, split: str, *,
+def lidnet_view(run_dir: str | os.PathLike[str], analogue: str, baseline: str, lidnet: str, split: str = "test", *,
                 seed: int = 0, k: int = 5, iou_threshold: float = 0.1, n_slices: int = 0,
                 device: str = "cpu") -> dict:
     """LIDnet's view: the NDCT detector's top-``k`` proposals (``top_proposals``) on the LDCT
-    slices of ``split`` that hold lesions and on the outputs of the ``baseline`` denoiser and
+    slices of ``analogue``'s ``split`` (cached by notebook 05) that hold lesions and on the outputs of the ``baseline`` denoiser and
     its ``lidnet`` version (notebook 05's checkpoints), scored with :func:`proposal_table`.
     Images go to the detector and the denoisers on the cache's HU window [0, 1] scale.
-    Returns ``table``, ``proposals``, ``images`` (HU, per kind), ``lesions`` and ``slices``."""
+    Returns ``table``, ``proposals``, ``images`` (HU, per kind), ``lesions``, ``slices`` and
+    the analogue's ``display_window`` (HU)."""
     from ldct_nb.data.cache import open_split
     from ldct_nb.data.datasets import HUWindow
     from ldct_nb.env import select_device
@@ -147,7 +162,7 @@ def lidnet_view(run_dir: str | os.PathLike[str], analogue: str, baseline: str, l
     if isinstance(n_slices, bool) or not isinstance(n_slices, int) or n_slices < 0:
         raise ParameterError(f"n_slices must be an int >= 0 (0: all slices with lesions), got {n_slices!r}")
     dev = select_device(device)
-    data = open_split(run_dir, split)
+    data = open_split(_analogue_data_dir(run_dir, analogue), split)
     window = HUWindow(*data.hu_window)
     slices = [i for i in range(len(data)) if len(data.boxes[i])]
     if not slices:
@@ -169,4 +184,15 @@ def lidnet_view(run_dir: str | os.PathLike[str], analogue: str, baseline: str, l
 
     table, proposals = proposal_table(propose, images, lesions, iou_threshold=iou_threshold)
     hu = {name: window.denormalize(batch[:, 0].numpy()) for name, batch in images.items()}
-    return {"table": table, "proposals": proposals, "images": hu, "lesions": lesions, "slices": slices}
+    return {"table": table, "proposals": proposals, "images": hu, "lesions": lesions, "slices": slices,
+            "display_window": _display_window(analogue)}
+
+
+def _display_window(analogue: str) -> tuple[float, float]:
+    """The analogue's manifest display window (HU), or ASCON's [-160, 240] when it has no manifest."""
+    from ldct_nb.data.manifest import load_manifest
+
+    try:
+        return tuple(load_manifest(analogue).display_window)
+    except (ValueError, OSError, AttributeError):
+        return (-160.0, 240.0)
