@@ -493,6 +493,7 @@ class LidnetResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     validation: list[dict[str, Any]] = field(default_factory=list)
     seconds_per_step: dict[str, float] = field(default_factory=dict)
+    train_seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (the ``metrics.json`` of the run)."""
@@ -502,7 +503,8 @@ class LidnetResult:
             "seed": c.seed, "steps": self.steps_done, "phase_steps": self.phase_counts, "rounds": self.rounds,
             "stopped_by": self.stopped_by, "select_by": c.best_metric, "best_value": self.best_value,
             "last": str(self.last), "best": str(self.best) if self.best else None,
-            "seconds_per_step": self.seconds_per_step, "fingerprint": c.fingerprint(),
+            "seconds_per_step": self.seconds_per_step, "train_seconds": self.train_seconds,
+            "fingerprint": c.fingerprint(),
         }
 
     def __repr__(self) -> str:
@@ -922,10 +924,22 @@ def _seconds(s: dict[str, Any]) -> dict[str, float]:
     return {k: v[0] / v[1] for k, v in s["timing"].items() if v[1]}
 
 
+def _train_seconds(s: dict[str, Any]) -> float:
+    """Training time estimated as seconds per step of each phase (timed steps) times its steps
+    (T1 taken from the NDCT detector is not counted: it was not trained here)."""
+    total = 0.0
+    for phase, per in _seconds(s).items():
+        n = sum(c for key, c in s["phase_counts"].items() if key.split("/")[0] == phase)
+        if phase == "T1" and s.get("t1_from"):
+            n = 0
+        total += per * n
+    return total
+
+
 def _result(cfg, folder, done, resumed_from, s) -> LidnetResult:
     return LidnetResult(cfg, folder, folder / "last.pt", folder / "best.pt" if (folder / "best.pt").is_file() else None,
                         done, resumed_from, dict(s["phase_counts"]), list(s["rounds"]), s["stopped_by"],
-                        s["best_value"], list(s["history"]), list(s["validation"]), _seconds(s))
+                        s["best_value"], list(s["history"]), list(s["validation"]), _seconds(s), _train_seconds(s))
 
 
 def _write_all(folder: Path, cfg: LidnetConfig, s: dict[str, Any], done: int, resumed_from: int) -> None:
