@@ -111,6 +111,11 @@ def test_smoke_run_writes_every_table_and_checkpoint_the_later_stages_read(smoke
     summary = json.loads((run / "results" / "ascon_tables.json").read_text())
     assert [r["row"] for r in summary["tables"]["table1"]][0] == "LDCT"
     assert len(summary["tables"]["table1"]) == 9  # the LDCT input and the eight methods of Table 1
+    lidnet = sorted((run / "results" / "lidnet").glob("*/summary.json"))
+    assert lidnet, "notebook 05 wrote no LIDnet results"
+    for folder in (p.parent for p in lidnet):
+        for name in ("scores", "table2", "table3", "table4"):
+            assert (folder / f"eval_{name}.csv").is_file(), (folder, name)
 
 
 def test_every_book_page_loads_in_a_real_browser(smoke_book):
