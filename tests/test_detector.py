@@ -101,6 +101,9 @@ def test_bad_inputs_and_settings_are_refused():
         top_proposals(det, torch.rand(1, 3, 64, 64))
     with pytest.raises(ParameterError, match="Hounsfield|scale"):
         top_proposals(det, torch.rand(1, 1, 64, 64) * 1000)
+    with pytest.raises(ParameterError, match=r"\[0, 1\] scale"):
+        top_proposals(det, images(1) * 3)  # a denoiser's raw output beyond [0, 1] only with check_range=False
+    assert len(top_proposals(det, images(1) * 3, check_range=False)[0][0]) == 5
     with pytest.raises(ParameterError, match="k must be"):
         top_proposals(det, images(1), k=0)
     with pytest.raises(ParameterError, match="level"):

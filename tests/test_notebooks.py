@@ -118,6 +118,28 @@ def test_smoke_run_writes_every_table_and_checkpoint_the_later_stages_read(smoke
             assert (folder / f"eval_{name}.csv").is_file(), (folder, name)
 
 
+def test_smoke_run_writes_the_lidnet_results_and_checkpoints(smoke_book):
+    """Notebook 05: results/lidnet/<analogue>/{detection.csv,summary.json}; every run's checkpoint
+    loads (denoisers with load_denoiser, the NDCT detector with load_detector)."""
+    import json
+
+    from ldct_nb.models.detector import load_detector
+    from ldct_nb.train import load_denoiser
+
+    folder = smoke_book["root"] / "run" / "results" / "lidnet" / "synthetic_l_ct_a"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (folder / "detection.csv").is_file()
+    assert {"ndct_ap50", "ndct_ap75", "checkpoint"} <= set(summary["ndct_detector"])
+    load_detector(summary["ndct_detector"]["checkpoint"])
+    rows = [r["denoiser"] for r in summary["test_table"]]
+    assert rows[:2] == ["LDCT", "NDCT"] and "Ours-cpce" in rows and "Ours-esau_net" in rows
+    kinds = {r["kind"] for r in summary["runs"].values()}
+    assert kinds == {"detector", "baseline", "collaborative", "simultaneous"}
+    for name, run in summary["runs"].items():
+        if run["kind"] != "detector":
+            load_denoiser(run["last"])
+
+
 def test_every_book_page_loads_in_a_real_browser(smoke_book):
     if not chromium_available():
         if os.environ.get("CI"):

@@ -311,23 +311,26 @@ def load_detector(path: str | os.PathLike[str], *, device: str | torch.device = 
 # ----------------------------------------------------------------------------- features and proposals
 
 
-def _as_list(images, detector: nn.Module) -> list[torch.Tensor]:
+def _as_list(images, detector: nn.Module, check_range: bool = True) -> list[torch.Tensor]:
+    value_range = (0.0, 1.0) if check_range else None
     if isinstance(images, (list, tuple)):
         if not images:
             raise ParameterError("images is an empty list, expected 1 x H x W tensors on the [0, 1] scale")
         for i, im in enumerate(images):
             check_image_batch(im[None] if isinstance(im, torch.Tensor) and im.ndim == 3 else im, f"images[{i}]",
-                              like=detector)
+                              like=detector, value_range=value_range)
         return list(images)
-    check_image_batch(images, "images", like=detector)
+    check_image_batch(images, "images", like=detector, value_range=value_range)
     return list(images)
 
 
-def transform_images(detector: LesionDetector, images) -> tuple[ImageList, list[tuple[int, int]]]:
+def transform_images(detector: LesionDetector, images, *, check_range: bool = True) -> tuple[ImageList, list[tuple[int, int]]]:
     """The detector's transform (normalisation, resize, batching) of ``images``
     (an N x 1 x H x W batch or a list of 1 x H x W tensors on [0, 1]); returns the
-    :class:`ImageList` and the original (H, W) of each image."""
-    imgs = _as_list(images, detector)
+    :class:`ImageList` and the original (H, W) of each image. ``check_range=False``
+    accepts values outside [0, 1] (a denoiser's raw output), still refusing NaN,
+    multi-channel and wrongly typed input."""
+    imgs = _as_list(images, detector, check_range)
     sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in imgs]
     image_list, _ = detector.transform(imgs)
     return image_list, sizes
@@ -376,19 +379,21 @@ def proposals_from_features(detector: LesionDetector, image_list: ImageList, fea
     return list(zip(boxes, scores))
 
 
-def top_proposals(detector: LesionDetector, images, k: int = 5) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def top_proposals(detector: LesionDetector, images, k: int = 5, *,
+                  check_range: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The ``k`` RPN proposals of highest objectness of each image (LIDnet eqs. 2-3):
     a list of ``(boxes k x 4, scores k)``, boxes xyxy in the pixel coordinates of
     the input image (mapped back from the transformed frame), scores the
     objectness probabilities (sigmoid), in decreasing order. Fewer than ``k``
     only when the RPN keeps fewer. Runs without gradient, with the detector in
-    eval mode (its mode is restored afterwards)."""
+    eval mode (its mode is restored afterwards). ``check_range=False`` accepts a
+    denoiser's output beyond [0, 1] (see :func:`transform_images`)."""
     k = check_int(k, "k", minimum=1)
     was = detector.training
     detector.eval()
     try:
         with torch.no_grad():
-            image_list, sizes = transform_images(detector, images)
+            image_list, sizes = transform_images(detector, images, check_range=check_range)
             feats = detector.backbone(image_list.tensors)
             found = proposals_from_features(detector, image_list, feats, k)
     finally:

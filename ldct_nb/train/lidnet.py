@@ -709,7 +709,7 @@ def _snapshot(run: LidnetSteps, val, n: int, step: int, phase: str, rnd: int | N
     snap["ldct"] = [{"boxes": b.cpu().tolist(), "scores": s.cpu().tolist()} for b, s in props]
     if run.generator is not None:
         out = run.denoise_frozen(ldct)
-        props = top_proposals(run.detector, out, k=run.cfg.k)
+        props = top_proposals(run.detector, out, k=run.cfg.k, check_range=False)
         snap["denoised"] = [{"boxes": b.cpu().tolist(), "scores": s.cpu().tolist()} for b, s in props]
         snap["denoised_images"] = out[:, 0].detach().to("cpu", torch.float16)
     return snap

@@ -206,6 +206,9 @@ def open_choices(cfg: LidnetConfig) -> pd.DataFrame:
         ("detector", "Faster R-CNN, ResNet50 backbone, ImageNet-pretrained (sec. 4.2, appendix A)",
          f"torchvision Faster R-CNN with FPN, {det['backbone']}, random init (nothing downloaded); sizes "
          + ", ".join(f"{k} {v}" for k, v in cfg.detector.items() if k != "backbone")),
+        ("BatchNorm of the detector", "not stated (torchvision freezes it when it loads ImageNet weights)",
+         "trainable nn.BatchNorm2d (a detector trained from scratch needs it); fixed in T2, moving in T1 / T3, so T3 "
+         "adapts its statistics to the denoised images"),
         ("one-channel input, normalisation", "not stated",
          "first convolution takes 1 channel; (HU - 0) / 1000; no resizing (min_size = max_size = image size)"),
         ("anchors", "not stated", "one size per FPN level, 8 x stride x image size / 512 (torchvision's at 512 px)"),
