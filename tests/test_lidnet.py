@@ -111,6 +111,19 @@ def test_roi_loss_equals_a_plain_tensor_transcription():
         roi_perceptual_loss(a, b, [torch.zeros(1, 4)], spatial_scale=1.0)
 
 
+def test_reconstruction_term_of_eq8_hand_computed():
+    from ldct_nb.train.lidnet import reconstruction_loss
+
+    # two 1 x 2 x 2 images: errors (0.1, -0.2, 0, 0.3) and (0.5, 0, 0, 0)
+    ndct = torch.zeros(2, 1, 2, 2)
+    out = torch.tensor([[0.1, -0.2, 0.0, 0.3], [0.5, 0.0, 0.0, 0.0]]).reshape(2, 1, 2, 2)
+    # eq. (8): 1/N sum_i ||F(x_i) - y_i|| with N = 2 images; MAE: (0.6 + 0.5) / 2 = 0.55
+    assert float(reconstruction_loss(out, ndct, "mae", "sum")) == pytest.approx(0.55)
+    # squared: (0.01 + 0.04 + 0.09 + 0.25) / 2 = 0.195; per pixel: 0.39 / 8 = 0.04875
+    assert float(reconstruction_loss(out, ndct, "mse", "sum")) == pytest.approx(0.195)
+    assert float(reconstruction_loss(out, ndct, "mse", "mean")) == pytest.approx(0.04875)
+
+
 # ----------------------------------------------------------------------------- T2 / T3 touch what they should
 
 
@@ -283,6 +296,7 @@ def test_esau_net_plugs_in_and_resume_with_another_config_is_refused(run_root, t
     ({"variant": "wgan"}, "variant must be one of"),
     ({"feature_level": "5"}, "feature_level must be one of"),
     ({"reconstruction": "l2"}, "reconstruction must be"),
+    ({"reconstruction_reduction": "max"}, "reconstruction_reduction must be"),
     ({"detector": {"image_size": 128}}, "set from the data"),
     ({"detector_optim": {"name": "rmsprop"}}, "detector_optim.name"),
     ({"lambda_roi": -1}, "lambda_roi must be"),

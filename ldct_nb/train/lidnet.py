@@ -80,7 +80,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
 from torch import nn
 
@@ -105,7 +104,7 @@ from ldct_nb.train.loop import _step_seed, _write_logs, denoiser_record
 from ldct_nb.train.recipes import OptimSettings
 from ldct_nb.train.steps import SpecStep, StepOptions, update
 
-__all__ = ["KINDS", "LidnetConfig", "LidnetResult", "LidnetSteps", "analogue_data_dir", "lidnet_dir", "load_lidnet_config",
+__all__ = ["KINDS", "LidnetConfig", "LidnetResult", "LidnetSteps", "reconstruction_loss", "analogue_data_dir", "lidnet_dir", "load_lidnet_config",
            "phase_at", "total_steps", "train_lidnet"]
 
 KINDS = ("detector", "baseline", "collaborative", "simultaneous")
@@ -145,6 +144,7 @@ class LidnetConfig:
     feature_level: str = "0"
     roi_output_size: int = 7
     reconstruction: str = "mae"
+    reconstruction_reduction: str = "sum"
     gan_reconstruction_weight: float = 0.0
     generator_lr: float = 1e-4
     critic_lr: float = 4e-4
@@ -257,7 +257,8 @@ def _validate(c: LidnetConfig) -> None:
         raise ParameterError(f"method must be a registered denoiser {available()} for a {c.kind} run, got {c.method!r}")
     if c.preset is not None and c.method is not None and c.preset not in presets(c.method):
         raise ParameterError(f"unknown preset {c.preset!r} for {c.method!r}; valid presets: {presets(c.method)}")
-    for key in ("analogue", "train_split", "val_split", "device", "feature_level", "reconstruction", "variant"):
+    for key in ("analogue", "train_split", "val_split", "device", "feature_level", "reconstruction", "variant",
+                "reconstruction_reduction"):
         if not isinstance(getattr(c, key), str) or not getattr(c, key):
             raise ParameterError(f"{key} must be a non-empty string, got {getattr(c, key)!r}")
     for key in ("analogue", "name"):
@@ -268,6 +269,9 @@ def _validate(c: LidnetConfig) -> None:
         raise ParameterError(f"variant must be one of {list(VARIANTS)}, got {c.variant!r}")
     if c.reconstruction not in ("mae", "mse"):
         raise ParameterError(f"reconstruction must be 'mae' (appendix A) or 'mse' (eq. 8 as printed), got {c.reconstruction!r}")
+    if c.reconstruction_reduction not in ("sum", "mean"):
+        raise ParameterError("reconstruction_reduction must be 'sum' (eq. 8: over each image's pixels, mean over the "
+                             f"batch) or 'mean' (per pixel), got {c.reconstruction_reduction!r}")
     if c.feature_level not in FEATURE_LEVELS:
         raise ParameterError(f"feature_level must be one of {list(FEATURE_LEVELS)}, got {c.feature_level!r}")
     _int("seed", c.seed, 0)
@@ -642,7 +646,7 @@ class LidnetSteps:
         with frozen_detector(self.detector):
             out = g(ldct)
             roi, det_loss, lesion = self._lesion_terms(out, ndct, targets)
-            pixel = F.l1_loss(out, ndct) if cfg.reconstruction == "mae" else F.mse_loss(out, ndct)
+            pixel = reconstruction_loss(out, ndct, cfg.reconstruction, cfg.reconstruction_reduction)
             if cfg.variant == "gan":
                 with frozen(c_params):
                     adv = -self.critic(out).mean()
@@ -670,6 +674,17 @@ class LidnetSteps:
             return self.baseline_step(ldct, ndct)
         parts, out = self.denoiser_step(ldct, ndct, targets)  # simultaneous
         return {**parts, **self.detector_step(out, targets)}
+
+
+def reconstruction_loss(out: torch.Tensor, ndct: torch.Tensor, kind: str = "mae", reduction: str = "sum") -> torch.Tensor:
+    """The first term of eq. (8). ``kind``: ``mae`` (appendix A) or ``mse`` (eq. 8 as
+    printed). ``reduction``: ``sum`` is eq. (8)'s ``1/N sum_i ||F(x_i) - y_i||`` with N the
+    batch size (a sum over each image's pixels, a mean over the batch), which weighs the
+    reconstruction against lambda1 L_ROI (a mean over w h d, eq. 4) as the paper writes it;
+    ``mean`` averages over the pixels too (then the ROI and detection terms dominate)."""
+    err = (out - ndct).abs() if kind == "mae" else (out - ndct).pow(2)
+    per_image = err.flatten(1).sum(1) if reduction == "sum" else err.flatten(1).mean(1)
+    return per_image.mean()
 
 
 def _psnr(out: torch.Tensor, ref: torch.Tensor) -> list[float]:

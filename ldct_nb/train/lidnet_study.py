@@ -222,8 +222,11 @@ def open_choices(cfg: LidnetConfig) -> pd.DataFrame:
         ("proposals of the ROI loss", "top-K by objectness on the denoised image, K = 5",
          f"the first K = {cfg.k} of the RPN's proposals after NMS (sorted by objectness), boxes detached"),
         ("expectation in eq. (4)", "E over (x, y), mean over K", "mean over each image's K, then over the batch"),
-        ("reconstruction term, eq. (8)", "(1/N)||F(x) - y||_F^2 printed; MAE in appendix A",
-         f"{cfg.reconstruction.upper()}, mean over pixels (so lambda1 and lambda2 weigh per-pixel means)"),
+        ("reconstruction term, eq. (8)", "(1/N)||F(x) - y||_F^2 with N the batch size; MAE in appendix A",
+         f"{cfg.reconstruction.upper()}, " + ("summed over each image's pixels and averaged over the batch, as eq. (8) "
+         "is printed (a per-pixel mean would let lambda1 L_ROI outweigh it a hundredfold: a denoiser trained from "
+         "scratch then never learns to reconstruct in short runs)" if cfg.reconstruction_reduction == "sum"
+         else "averaged over pixels")),
         ("GAN variant, eq. (5)", "-E[D(G(x))] + lambda1 L_ROI + lambda2 L_det",
          f"as printed (pixel weight {cfg.gan_reconstruction_weight:g}); WGAN critic of WGAN-VGG, "
          f"{cfg.n_critic} critic steps per generator step, Adam (0.5, 0.9)"),
