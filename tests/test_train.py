@@ -350,3 +350,16 @@ def test_every_table1_method_beats_the_ldct_input_on_a_tiny_data_set(data_dir, t
     val = res.validation[-1]
     assert val["ldct_psnr"] < 32  # the data set is as noisy as intended
     assert val["val_psnr"] > val["ldct_psnr"], (method, val)
+
+
+def test_autocast_wraps_only_cuda_networks_and_returns_float32():
+    """bf16 autocast applies to the networks' forward on CUDA only (the losses stay float32:
+    checked on an H200, where an ESAU-Net trained with its SSIM loss inside autocast did not learn)."""
+    from ldct_nb.train.steps import StepOptions, _to_float, autocast_forward
+
+    net = torch.nn.Conv2d(1, 1, 3)
+    forward = net.forward
+    autocast_forward(net, StepOptions(device=torch.device("cpu"), amp=True))
+    assert net.forward == forward  # CPU: untouched
+    out = _to_float({"a": (torch.ones(2, dtype=torch.bfloat16), torch.ones(1, dtype=torch.int64)), "b": [torch.zeros(1, dtype=torch.float16)]})
+    assert out["a"][0].dtype == torch.float32 and out["a"][1].dtype == torch.int64 and out["b"][0].dtype == torch.float32

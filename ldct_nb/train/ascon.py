@@ -32,7 +32,7 @@ from ldct_nb.models import build, presets
 from ldct_nb.models.mac_net import MACNet, mac_net
 from ldct_nb.train.methods.esau_net import LOSS as ESAU_LOSS
 from ldct_nb.train.distributed import average_gradients
-from ldct_nb.train.steps import StepOptions, update
+from ldct_nb.train.steps import StepOptions, autocast_forward, update
 
 __all__ = ["AsconStep", "build_ascon", "mac_optimizer"]
 
@@ -65,6 +65,11 @@ class AsconStep:
         self.optimizers = {"generator": denoiser_optimizer} | ({"mac_net": mac_optimizer} if mac_optimizer else {})
         self.networks = {"generator": denoiser} | ({"mac_net": self.mac_net} if self.mac_net is not None else {})
         self.uses_mac = self.mac_net is not None and any(loss.weights[t] > 0 for t in ("global", "local"))
+        # bf16 autocast (CUDA, amp): the networks' forward passes; the losses stay in float32
+        autocast_forward(denoiser, opts)
+        if self.mac_net is not None:
+            autocast_forward(self.mac_net.online.backbone, opts)
+            autocast_forward(self.mac_net.target.backbone, opts)
 
     def mac_step(self, denoised: torch.Tensor, ndct: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, float]:
         """Steps 2-3: one MAC-Net update on the detached ``denoised`` image, then the EMA update."""
@@ -80,8 +85,7 @@ class AsconStep:
         return out.as_dict()
 
     def __call__(self, ldct: torch.Tensor, ndct: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, float]:
-        with self.opts.autocast():
-            denoised = self.denoiser(ldct).float()
+        denoised = self.denoiser(ldct)
         if not self.uses_mac:
             return self.denoiser_step(denoised, ndct, generator)
         if self.optimisation == "alternating":

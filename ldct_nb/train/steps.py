@@ -28,7 +28,7 @@ from ldct_nb.losses.ascon_loss import frozen
 from ldct_nb.train.distributed import average_gradients
 from ldct_nb.train.recipes import MethodSpec
 
-__all__ = ["StepOptions", "SpecStep", "cosine_factor", "set_learning_rates", "update"]
+__all__ = ["StepOptions", "SpecStep", "autocast_forward", "cosine_factor", "set_learning_rates", "update"]
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,41 @@ class StepOptions:
     world_size: int = 1
 
     def autocast(self):
-        """bf16 autocast on CUDA when ``amp`` is set, else a no-op context."""
+        """bf16 autocast on CUDA when ``amp`` is set, else a no-op context (the steps use
+        :func:`autocast_forward` on the networks instead, so that losses stay in float32)."""
         if self.amp and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+
+def autocast_forward(module: nn.Module, opts: StepOptions) -> nn.Module:
+    """Run ``module``'s forward under bf16 autocast (when ``opts`` asks for it on CUDA) and
+    return float32 outputs, so that the losses computed on them stay in float32: SSIM's
+    differences of local moments and the contrastive similarities lose their meaning
+    in bf16 (an ESAU-Net trained with its SSIM loss inside autocast did not learn at all).
+    The module's weights and state dict are unchanged. Returns ``module``."""
+    if not (opts.amp and opts.device.type == "cuda") or getattr(module, "_ldct_autocast", False):
+        return module
+    inner = module.forward
+
+    def forward(*args, **kwargs):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = inner(*args, **kwargs)
+        return _to_float(out)
+
+    module.forward = forward
+    module._ldct_autocast = True
+    return module
+
+
+def _to_float(out):
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.is_floating_point() else out
+    if isinstance(out, (tuple, list)):
+        return type(out)(_to_float(o) for o in out)
+    if isinstance(out, dict):
+        return {k: _to_float(v) for k, v in out.items()}
+    return out
 
 
 def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: list[nn.Parameter], opts: StepOptions) -> float | None:
@@ -88,6 +119,9 @@ class SpecStep:
 
     def __init__(self, spec: MethodSpec, opts: StepOptions, *, generator_lr: float | None = None) -> None:
         self.spec, self.opts = spec.to(opts.device), opts
+        autocast_forward(spec.generator, opts)
+        if spec.critic is not None:
+            autocast_forward(spec.critic, opts)
         g_opt, c_opt = spec.make_optimizers()
         if generator_lr is not None:
             for group in g_opt.param_groups:
@@ -103,18 +137,16 @@ class SpecStep:
             g_params = list(spec.generator.parameters())
             c_params = list(spec.critic.parameters())
             for _ in range(spec.n_critic):
-                with torch.no_grad(), opts.autocast():
+                with torch.no_grad():
                     out = spec.generator(ldct)
-                with opts.autocast():
-                    c_loss, c_parts = spec.critic_loss(ldct, ndct, out.detach().float())
+                c_loss, c_parts = spec.critic_loss(ldct, ndct, out.detach())
                 update(self.optimizers["critic"], c_loss, c_params, opts)
             parts.update({f"critic_{k}": float(v) for k, v in c_parts.items()})
-            with frozen(c_params), opts.autocast():
+            with frozen(c_params):
                 loss, g_parts, _ = spec.generator_loss(ldct, ndct)
             update(self.optimizers["generator"], loss, g_params, opts)
         else:
-            with opts.autocast():
-                loss, g_parts, _ = spec.generator_loss(ldct, ndct)
+            loss, g_parts, _ = spec.generator_loss(ldct, ndct)
             update(self.optimizers["generator"], loss, list(spec.generator.parameters()), opts)
         parts.update({k: float(v) for k, v in g_parts.items()})
         parts.setdefault("total", float(loss.detach()))
