@@ -7,7 +7,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The checkout the package is installed from (editable install)."""
@@ -21,16 +22,17 @@ def resolve(path: str | os.PathLike[str]) -> Path:
     return p if p.is_absolute() else (REPO_ROOT / p).resolve()
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and :func:`os.replace`,
-    so a reader never sees a half-written file and an interrupted write keeps
-    the previous version."""
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]) -> Path:
+    """Call ``write(fh)`` on a temporary binary file in ``path``'s folder, flush and
+    ``fsync`` it, :func:`os.replace` it over ``path`` and ``fsync`` the folder: at every
+    instant ``path`` holds its previous complete content or the new one, and an
+    interrupted write leaves no temporary file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -41,24 +43,23 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return path
 
 
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write`), so a reader
+    never sees a half-written file and an interrupted write keeps the previous version."""
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
 def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
-    """Copy ``src`` to ``dst`` through a temporary file in ``dst``'s folder,
-    ``fsync`` and :func:`os.replace`: ``dst`` is at every instant either its
-    previous content or a complete copy of ``src``."""
-    src, dst = Path(src), Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+    """Copy ``src`` to ``dst`` atomically (:func:`atomic_write`): ``dst`` is at every
+    instant either its previous content or a complete copy of ``src``."""
+    src = Path(src)
+
+    def copy(out: BinaryIO) -> None:
+        with open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        shutil.copystat(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(dst.parent)
+
+    dst = atomic_write(dst, copy)
+    shutil.copystat(src, dst)
     return dst
 
 

@@ -1,12 +1,19 @@
 """Shared fixtures: a small array cache written with the real :class:`SplitWriter`."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ldct_nb.data.cache import CacheSplit, SplitWriter, open_split
+
+# Subprocesses and notebook kernels started by the tests must import the package under test (this
+# checkout), not whichever checkout the environment's editable install happens to point at: the cache's
+# fingerprint hashes the data modules' source, so a stale copy writes a different cache.
+_ROOT = str(Path(__file__).resolve().parents[1])
+os.environ["PYTHONPATH"] = os.pathsep.join([_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def write_cache(

@@ -13,9 +13,9 @@ Layout of one split folder::
                     "labels": per slice the class of each box (1 = lesion)}
 
 Crash safety. A split is written into a hidden temporary folder
-(``.<split>.tmp-XXXXXXXX``): memory maps flushed, every file and the folder
+(``.<split>.tmp-<8 hex digits>``): memory maps flushed, every file and the folder
 ``fsync``-ed, ``meta.json`` written last. Publishing it renames the previous
-split aside (``.<split>.old-XXXXXXXX``), renames the new one into place and
+split aside (``.<split>.old-<8 hex digits>``), renames the new one into place and
 removes the old one. A crash at any instant leaves the old or the new complete
 split findable: when the split folder is missing, :func:`clean_partial` and
 :func:`open_split` put back the newest *complete* leftover (the new one if its

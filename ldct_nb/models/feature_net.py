@@ -17,7 +17,6 @@ not a perceptual loss. Two honest options:
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ldct_nb.errors import ParameterError
-from ldct_nb.paths import fsync_dir
+from ldct_nb.paths import atomic_write
 
 __all__ = ["VGGFeatures", "NDCTFeatureNet", "save_feature_net", "load_feature_net", "VGG19_LAYERS"]
 
@@ -138,20 +137,8 @@ def save_feature_net(net: NDCTFeatureNet, path: str | os.PathLike[str]) -> Path:
     """Save the network's weights and width atomically: a temporary file in the same
     folder, ``fsync``, :func:`os.replace`, ``fsync`` of the folder; ``path`` holds at
     every instant either its previous content or the complete new file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"width": net.width, "trained_steps": net.trained_steps, "state_dict": net.state_dict()}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return path
+    blob = {"width": net.width, "trained_steps": net.trained_steps, "state_dict": net.state_dict()}
+    return atomic_write(path, lambda fh: torch.save(blob, fh))
 
 
 def load_feature_net(path: str | os.PathLike[str]) -> NDCTFeatureNet:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from ldct_nb.errors import ParameterError
-from ldct_nb.paths import fsync_dir
+from ldct_nb.paths import atomic_write
 
 __all__ = ["FORMAT", "load_checkpoint", "restore_rng_state", "rng_state", "save_checkpoint"]
 
@@ -31,20 +30,7 @@ FORMAT = "ldct_nb.train/1"
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` (plus :data:`FORMAT`) atomically to ``path`` (see the module docstring)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"format": FORMAT, **state}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return path
+    return atomic_write(path, lambda fh: torch.save({"format": FORMAT, **state}, fh))
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:

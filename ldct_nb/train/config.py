@@ -55,7 +55,7 @@ import yaml
 
 from ldct_nb.errors import ParameterError
 
-__all__ = ["ASCON", "ASCON_DEFAULTS", "TrainConfig", "load_config"]
+__all__ = ["ASCON", "ASCON_DEFAULTS", "TrainConfig", "load_config", "read_config"]
 
 ASCON = "ascon"
 ASCON_DEFAULTS: dict[str, Any] = {
@@ -145,26 +145,35 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-def load_config(config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str]) -> TrainConfig:
-    """A :class:`TrainConfig` from itself, a dict or a YAML file (refusing unknown keys)."""
-    if isinstance(config, TrainConfig):
-        return config
+def read_config(config: Mapping[str, Any] | str | os.PathLike[str], cls: type, label: str) -> tuple[dict[str, Any], str]:
+    """The keys of a config given as a dict or a YAML file, checked against the fields of
+    the dataclass ``cls``: returns ``(values, source)``, ``source`` naming the file (or
+    "config") for messages. A missing file, invalid YAML, a non-mapping and unknown keys
+    are refused naming them."""
     source = "config"
     if isinstance(config, (str, os.PathLike)):
         path = Path(config)
         if not path.is_file():
-            raise ParameterError(f"training config {str(path)!r} does not exist")
+            raise ParameterError(f"{label} config {str(path)!r} does not exist")
         try:
             config = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise ParameterError(f"training config {str(path)!r} is not valid YAML: {exc}") from exc
+            raise ParameterError(f"{label} config {str(path)!r} is not valid YAML: {exc}") from exc
         source = str(path)
     if not isinstance(config, Mapping):
-        raise ParameterError(f"{source}: a training config must be a mapping of keys to values, got {type(config).__name__}")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+        raise ParameterError(f"{source}: a {label} config must be a mapping of keys to values, got {type(config).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(config) - known)
     if unknown:
         raise ParameterError(f"{source}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+    return dict(config), source
+
+
+def load_config(config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str]) -> TrainConfig:
+    """A :class:`TrainConfig` from itself, a dict or a YAML file (refusing unknown keys)."""
+    if isinstance(config, TrainConfig):
+        return config
+    config, source = read_config(config, TrainConfig, "training")
     if "method" not in config:
         raise ParameterError(f"{source}: the key 'method' is required (a registered method or 'ascon')")
     values = {k: _numeric(k, v) for k, v in config.items()}

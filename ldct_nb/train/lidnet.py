@@ -80,7 +80,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from ldct_nb.data.cache import CacheSplit, open_split
@@ -99,6 +98,7 @@ from ldct_nb.paths import atomic_write_json, resolve
 from ldct_nb.progress import progress as progress_bar
 from ldct_nb.train.batches import BatchStream
 from ldct_nb.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from ldct_nb.train.config import read_config
 from ldct_nb.train.distributed import DistInfo, barrier, broadcast_module, init_distributed
 from ldct_nb.train.loop import _step_seed, _write_logs, denoiser_record
 from ldct_nb.train.recipes import OptimSettings
@@ -343,23 +343,7 @@ def load_lidnet_config(config: LidnetConfig | Mapping[str, Any] | str | os.PathL
     """A :class:`LidnetConfig` from itself, a dict or a YAML file (refusing unknown keys, naming them)."""
     if isinstance(config, LidnetConfig):
         return config
-    source = "config"
-    if isinstance(config, (str, os.PathLike)):
-        path = Path(config)
-        if not path.is_file():
-            raise ParameterError(f"LIDnet config {str(path)!r} does not exist")
-        try:
-            config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ParameterError(f"LIDnet config {str(path)!r} is not valid YAML: {exc}") from exc
-        source = str(path)
-    if not isinstance(config, Mapping):
-        raise ParameterError(f"{source}: a LIDnet config must be a mapping of keys to values, got {type(config).__name__}")
-    known = {f.name for f in dataclasses.fields(LidnetConfig)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise ParameterError(f"{source}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
-    values = dict(config)
+    values, source = read_config(config, LidnetConfig, "LIDnet")
     for key in ("min_delta", "generator_lr", "critic_lr", "gp_weight", "lambda_roi", "lambda_det",
                 "gan_reconstruction_weight", "detector_grad_clip", "grad_clip"):
         if isinstance(values.get(key), str):  # YAML 1.1 reads 1e-4 as a string
