@@ -8,6 +8,7 @@ Wilcoxon null distribution (2 / 2**n for n pairs of one sign), hand-computed IoU
 """
 from __future__ import annotations
 
+import warnings
 from collections import deque
 
 import numpy as np
@@ -21,7 +22,7 @@ from ldct_nb.interpret import (
     extract_features, interpret_checkpoints, match_clusters, order_by_intensity, output_layer, overlap_fraction,
     paired_test, proposal_table, reading, save_study, separation, stratified_sample, summarize, tsne_embedding,
 )
-from ldct_nb.interpret.clusters import principal_rgb
+from ldct_nb.interpret.clusters import kmeans_clusters, principal_rgb
 from ldct_nb.interpret.features import registered_layers
 from ldct_nb.interpret.proposals import lidnet_missing, lidnet_paths
 from ldct_nb.models import available, build
@@ -226,6 +227,24 @@ def test_principal_rgb_ignores_scale_and_offset_and_separates_groups():
     assert np.all(two[:, 2] == 0)  # two channels: two components, blue stays zero
 
 
+def test_collapsed_features_are_named_not_left_to_scikit_learn():
+    # A dead layer gives constant features: k-means finds one cluster and PCA has no variance to divide by.
+    import warnings
+
+    flat = np.ones((40, 4))
+    with pytest.warns(UserWarning, match=r"only 1 distinct row"):
+        ids = kmeans_clusters(flat, 3)
+    assert np.all(ids == ids[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rgb = principal_rgb(flat)
+    np.testing.assert_array_equal(rgb, 0.5)
+    x, _ = groups(k=3, c=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # three real groups: no warning
+        assert len(np.unique(kmeans_clusters(x, 3))) == 3
+
+
 def test_body_mask_with_and_without_labels():
     labels = np.zeros((8, 8), np.uint8)
     labels[2:6, 2:6] = 3
@@ -406,8 +425,14 @@ class FakeSplit:
 def test_study_scores_every_checkpoint_slice_and_seed(tmp_path):
     nets = {"a": small_model("esau_net"), "b": small_model("unet")}
     ckpts = {"A": {0: tmp_path / "a0", 1: tmp_path / "a1"}, "B": {0: tmp_path / "b0"}}
-    study = interpret_checkpoints(ckpts, FakeSplit(), loader=lambda p: nets[p.name[0]], progress=False,
-                                  tsne_per_class=10, figure_slice=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study = interpret_checkpoints(ckpts, FakeSplit(), loader=lambda p: nets[p.name[0]], progress=False,
+                                      tsne_per_class=10, figure_slice=1)
+    # the untrained ESAU-Net's last layer input is constant on some slices: one warning per checkpoint, named
+    said = [str(w.message) for w in caught]
+    assert all("distinct" not in m or m.startswith(("A (", "B (")) for m in said), said
+    assert not any("Number of distinct clusters" in m for m in said), said
     assert len(study.scores) == 2 * 2 + 2
     assert set(study.scores["k"]) == {3}  # fat, muscle, liver inside the body
     assert study.maps["A"].shape == (32, 32) and (study.maps["A"] == -1).sum() == (FakeSplit().labels[1] == 0).sum()

@@ -279,6 +279,20 @@ def test_array_types_and_shapes() -> None:
     assert isinstance(clean, np.ndarray) and clean.dtype == np.float32
 
 
+def test_read_only_input_is_simulated_without_warning_and_left_untouched() -> None:
+    # The cache hands the simulator read-only memory maps; torch warned about them and a write would crash.
+    import warnings
+
+    hu = uniform_cylinder(64)
+    frozen = hu.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = simulate_ldct(frozen, 1e5, seed=1)
+    np.testing.assert_array_equal(out, simulate_ldct(hu, 1e5, seed=1))
+    np.testing.assert_array_equal(frozen, hu)
+
+
 def test_explicit_cpu_device() -> None:
     hu = uniform_cylinder(64)
     np.testing.assert_array_equal(simulate_ldct(hu, 1e4, seed=2, device="cpu"), simulate_ldct(hu, 1e4, seed=2))

@@ -337,7 +337,11 @@ def _as_batch(hu, name: str) -> tuple[torch.Tensor, bool, bool]:
     was_numpy = isinstance(hu, np.ndarray)
     if not (was_numpy or isinstance(hu, torch.Tensor)):
         raise ParameterError(f"{name} must be a numpy array or torch tensor, got {type(hu).__name__}")
-    t = torch.from_numpy(np.ascontiguousarray(hu)) if was_numpy else hu
+    if was_numpy:
+        arr = np.ascontiguousarray(hu)
+        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # read-only memory maps (the cache)
+    else:
+        t = hu
     if t.ndim not in (2, 3):
         raise ParameterError(f"{name} must be H x W or B x H x W, got shape {tuple(t.shape)}")
     if not torch.is_floating_point(t):

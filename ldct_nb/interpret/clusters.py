@@ -23,6 +23,7 @@ tissue (fat, air) does not drown a small one (lesions, vessels).
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -112,7 +113,15 @@ def kmeans_clusters(features, k: int, *, seed: int = 0, n_init: int = 3, fit_row
         fit_rows = _int("fit_rows", fit_rows, k)
         if f.shape[0] > fit_rows:
             fit = f[np.sort(np.random.default_rng(seed).choice(f.shape[0], fit_rows, replace=False))]
-    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(fit)
+    distinct = np.unique(fit, axis=0).shape[0]
+    if distinct < k:
+        # scikit-learn would only say "Number of distinct clusters found smaller than n_clusters".
+        warnings.warn(f"k-means with k = {k}: the features have only {distinct} distinct row(s), so at most "
+                      f"{distinct} cluster(s) are found (a collapsed network or a dead layer?); the scores of "
+                      "this map measure that collapse", UserWarning, stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Number of distinct clusters")  # said above
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(fit)
     return km.predict(f).astype(np.int64)
 
 
@@ -285,6 +294,8 @@ def principal_rgb(features, *, seed: int = 0) -> np.ndarray:
 
     f = _features(features)
     n = min(3, f.shape[1], f.shape[0])
+    if not np.ptp(f, axis=0).any():  # constant features: no component to show (PCA would divide by zero)
+        return np.full((f.shape[0], 3), 0.5)
     comps = PCA(n_components=n, random_state=_int("seed", seed, 0)).fit(f)
     signs = np.sign(comps.components_[np.arange(n), np.abs(comps.components_).argmax(1)])
     z = comps.transform(f) * np.where(signs == 0, 1.0, signs)

@@ -9,6 +9,7 @@ and the notebook that writes it.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,7 @@ def interpret_checkpoints(
                 raise ParameterError(f"cannot move the denoiser of {path} to device {device!r}: {exc}") from exc
             name, capture = (layer, "output") if layer is not None else default_layer(net)
             layers.setdefault(label, f"{name} ({capture} of the layer)")
+            collapsed = 0
             for i in slices:
                 ndct_hu = np.asarray(split.ndct[i], dtype=np.float32)
                 lab = np.asarray(split.labels[i]) if labelled else None
@@ -189,8 +191,14 @@ def interpret_checkpoints(
                 k = n_clusters or (int(np.unique(y).size) if labelled else unlabelled_clusters)
                 if labelled and k >= 2 and np.unique(y).size < 2:
                     y = None  # one class in the region: no label score for this slice
-                res = cluster_agreement(x, y, k=k, seed=seed, silhouette_per_class=silhouette_per_class,
-                                        return_clusters=True)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    res = cluster_agreement(x, y, k=k, seed=seed, silhouette_per_class=silhouette_per_class,
+                                            return_clusters=True)
+                collapsed += any("distinct row" in str(w.message) for w in caught)
+                for w in caught:
+                    if "distinct row" not in str(w.message):
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 clusters = res.pop("clusters")
                 rows.append({"model": label, "seed": model_seed, "slice": int(i), **res})
                 if i == figure_slice and label not in maps:
@@ -207,6 +215,11 @@ def interpret_checkpoints(
                     rgb[mask] = principal_rgb(x, seed=seed)
                     pca[label] = rgb
                 bar.update(1)
+            if collapsed:
+                warnings.warn(f"{label} ({path}): the features of layer {name} have fewer distinct values than "
+                              f"clusters on {collapsed} of {len(slices)} slice(s), so K-means finds fewer clusters "
+                              "(a collapsed network or a dead layer?); its scores there measure that collapse",
+                              UserWarning, stacklevel=2)
             del net
         bar.close()
     scores = pd.DataFrame(rows)
