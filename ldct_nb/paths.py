@@ -22,16 +22,33 @@ def resolve(path: str | os.PathLike[str]) -> Path:
     return p if p.is_absolute() else (REPO_ROOT / p).resolve()
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()  # read once, at import: os.umask can only be read by setting it
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]) -> Path:
     """Call ``write(fh)`` on a temporary binary file in ``path``'s folder, flush and
     ``fsync`` it, :func:`os.replace` it over ``path`` and ``fsync`` the folder: at every
     instant ``path`` holds its previous complete content or the new one, and an
-    interrupted write leaves no temporary file behind."""
+    interrupted write leaves no temporary file behind. The file keeps the permissions of
+    the one it replaces, or gets those of a file created with :func:`open` (``mkstemp``
+    alone would make it private to the user, unreadable to a colleague on a shared box)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_UMASK
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), mode)
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

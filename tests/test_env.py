@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import random
 
 import numpy as np
@@ -179,6 +180,19 @@ def test_atomic_write_text(tmp_path):
     assert paths.atomic_write_text(target, "héllo\n") == target
     paths.atomic_write_text(target, "second")
     assert target.read_text(encoding="utf-8") == "second" and os.listdir(tmp_path) == ["t.txt"]
+
+
+def test_atomic_writes_get_the_permissions_of_an_ordinary_file(tmp_path):
+    # mkstemp makes files private (0600): checkpoints and executed notebooks were unreadable to colleagues.
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # what open() gives under this process's umask
+    fresh = paths.atomic_write_text(tmp_path / "fresh.txt", "x")
+    assert stat.S_IMODE(fresh.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    os.chmod(fresh, 0o640)
+    paths.atomic_write_text(fresh, "y")  # replacing keeps the file's own permissions
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
+    checkpoint = paths.atomic_write(tmp_path / "c.pt", lambda fh: torch.save({"w": torch.ones(1)}, fh))
+    assert stat.S_IMODE(checkpoint.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
 
 
 # ----------------------------------------------------------------- provenance
