@@ -424,6 +424,9 @@ HU = uniform_cylinder(16)
         (lambda: simulate_pair(HU, n0_full=1e5, dose_fraction=0.5, seed=-1), "seed"),
         (lambda: simulate_pair(np.stack([HU, HU]), n0_full=1e5, dose_fraction=0.5, seed=[0, -1]), "seed"),
         (lambda: reconstruct_noise_free(HU, pixel_size_mm=float("inf")), "pixel_size_mm"),
+        (lambda: reconstruct_noise_free((HU + 1000) / 3000), "hu"),  # an image already scaled to [0, 1]
+        (lambda: reconstruct_noise_free(np.where(HU >= 0, np.nan, HU)), "hu"),
+        (lambda: reconstruct_noise_free(HU, device="banana"), "device"),
         (lambda: ParallelBeam(16, 16, 8).fbp(torch.zeros(1, 8, 16)), "sinogram"),
         (lambda: ParallelBeam(16, 16, 8).fbp(torch.zeros(8, 23)), "sinogram"),
         (lambda: ParallelBeam(16, 16, 8).project(torch.zeros(1, 16, 15)), "image"),

@@ -481,6 +481,9 @@ def reconstruct_noise_free(hu, **kwargs):
     is pure quantum noise; the difference between this and ``hu`` is the
     discretisation error of projecting and reconstructing.
     """
+    check_hu_image(hu, "hu")  # HU, not [0, 1]; finite; within [-1100, 4000]
+    if kwargs.get("device") is not None:
+        kwargs["device"] = select_device(kwargs["device"], name="device")
     kwargs.pop("seed", None)
     return _simulate(hu, [math.inf], [0], **kwargs)[0]
 
