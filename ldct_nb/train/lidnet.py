@@ -34,7 +34,7 @@ CONFIG.yaml --run-dir DIR``), for the four kinds of run notebook 05 needs
 Any registered denoiser plugs in (``method``: a name of
 :func:`ldct_nb.models.available`; its ``lidnet`` preset when it has one, else
 ``paper``), ESAU-Net included. The shared loop's pieces are reused: per-step
-seeding (``_step_seed``: every random draw of step s is a function of (seed, s,
+seeding (``step_seed``: every random draw of step s is a function of (seed, s,
 rank)), deterministic batches (:class:`~ldct_nb.train.batches.BatchStream`'s
 epoch permutations; paired horizontal flips of images and boxes),
 :func:`~ldct_nb.train.steps.update` (zero, backward, average over processes,
@@ -100,7 +100,7 @@ from ldct_nb.train.batches import BatchStream
 from ldct_nb.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from ldct_nb.train.config import read_config
 from ldct_nb.train.distributed import DistInfo, barrier, broadcast_module, init_distributed
-from ldct_nb.train.loop import _step_seed, _write_logs, denoiser_record
+from ldct_nb.train.loop import step_seed, write_logs, denoiser_record
 from ldct_nb.train.recipes import OptimSettings
 from ldct_nb.train.steps import SpecStep, StepOptions, update
 
@@ -843,7 +843,7 @@ def train_lidnet(config: LidnetConfig | Mapping[str, Any] | str | os.PathLike[st
     while step < end and not s["stopped_by"]:
         phase, rnd = phase_at(cfg, step)
         ldct, ndct, targets = batches.batch(step, device)
-        torch.manual_seed(_step_seed(cfg.seed, step, dist_info.rank) ^ 0x5DEECE66D)
+        torch.manual_seed(step_seed(cfg.seed, step, dist_info.rank) ^ 0x5DEECE66D)
         t0 = time.perf_counter()
         parts = run.step(phase, ldct, ndct, targets)
         if device.type == "cuda":
@@ -944,7 +944,7 @@ def _result(cfg, folder, done, resumed_from, s) -> LidnetResult:
 def _write_all(folder: Path, cfg: LidnetConfig, s: dict[str, Any], done: int, resumed_from: int) -> None:
     summary = _result(cfg, folder, done, resumed_from, s).summary()
     summary["t1_from"] = s["t1_from"]
-    _write_logs(folder, s["history"], s["validation"], summary)
+    write_logs(folder, s["history"], s["validation"], summary)
     snaps = [{k: v for k, v in snap.items() if k != "denoised_images"} for snap in s["snapshots"]]
     atomic_write_json(folder / "proposals.json", {"k": cfg.k, "snapshots": snaps})
 

@@ -249,7 +249,9 @@ def _check_resumable(blob: dict[str, Any], config: TrainConfig, path: Path) -> N
         )
 
 
-def _write_logs(folder: Path, history: list[dict], validation: list[dict], summary: dict) -> None:
+def write_logs(folder: Path, history: list[dict], validation: list[dict], summary: dict) -> None:
+    """Write a run's ``metrics.csv`` (one row per logged step), ``validation.csv`` and
+    ``metrics.json`` (``summary`` plus the validation rows) into ``folder``, each atomically."""
     for name, rows in (("metrics.csv", history), ("validation.csv", validation)):
         if not rows:
             continue
@@ -262,7 +264,9 @@ def _write_logs(folder: Path, history: list[dict], validation: list[dict], summa
     atomic_write_json(folder / "metrics.json", {**summary, "validation": validation})
 
 
-def _step_seed(seed: int, step: int, rank: int) -> int:
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """The seed of every random draw of optimisation step ``step`` on process ``rank``: a
+    hash of the three, so a resumed run draws what an uninterrupted one draws at that step."""
     digest = hashlib.sha256(f"{seed}:{step}:{rank}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
@@ -329,8 +333,8 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, run_dir: str | P
         lrs = set_learning_rates(step_obj.optimizers, step, cfg.steps, cfg.schedule, cfg.lr_floor)
         ldct, ndct = stream.batch(step)
         ldct, ndct = ldct.to(device), ndct.to(device)
-        gen = torch.Generator(device=device).manual_seed(_step_seed(cfg.seed, step, dist_info.rank))
-        torch.manual_seed(_step_seed(cfg.seed, step, dist_info.rank) ^ 0x5DEECE66D)
+        gen = torch.Generator(device=device).manual_seed(step_seed(cfg.seed, step, dist_info.rank))
+        torch.manual_seed(step_seed(cfg.seed, step, dist_info.rank) ^ 0x5DEECE66D)
         t0 = time.perf_counter()
         if timing["activation_mb"] is None:  # the first step of a run also measures its activation memory
             from ldct_nb.models.profile import saved_activation_bytes
@@ -365,7 +369,7 @@ def train(config: TrainConfig | Mapping[str, Any] | str | Path, run_dir: str | P
             if dist_info.is_main:
                 save_checkpoint(last_path, _state(step_obj, done, cfg, history, validation, best_psnr, window, timing))
                 result = _result(cfg, folder, done, resumed_from, best_psnr, history, validation, timing)
-                _write_logs(folder, history, validation, result.summary())
+                write_logs(folder, history, validation, result.summary())
             barrier()
     bar.close()
     return _result(cfg, folder, max(end, start), resumed_from, best_psnr, history, validation, timing)
