@@ -27,7 +27,9 @@ from ldct_nb.losses.roi_perceptual import roi_perceptual_loss
 from ldct_nb.models.detector import load_detector
 from ldct_nb.train import load_denoiser
 from ldct_nb.train.checkpoint import load_checkpoint
-from ldct_nb.train.lidnet import LidnetConfig, LidnetSteps, analogue_data_dir, load_lidnet_config, train_lidnet
+from ldct_nb.train.lidnet import (
+    LidnetConfig, LidnetSteps, analogue_data_dir, lidnet_dir, load_lidnet_config, train_lidnet,
+)
 
 torch.set_num_threads(1)
 ANALOGUE = "synthetic_l_ct_a"
@@ -334,6 +336,33 @@ def test_cli_trains_from_a_yaml_config(run_root, tmp_path):
     path.write_text(yaml.safe_dump({**c, "t1": "many"}))
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "t1 must be an int" in bad.stderr
+
+
+def test_two_gloo_processes_train_the_denoiser_as_one_process_does(run_root, tmp_path):
+    """torchrun with 2 processes and the same global batch: the T2 phase (detector frozen, in eval mode) gives
+    the denoiser of a 1-process run. T1 = 0, so the detector stays at its seeded initialisation; the T3 step
+    that follows moves only the detector, whose BatchNorm statistics are per process (no SyncBatchNorm)."""
+    import os
+
+    c = cfg(t1=0, t2=3, t3=1, max_rounds=1, batch_size=2)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(c))
+    data = analogue_data_dir(run_root, ANALOGUE)
+    one = train_lidnet(c, fresh(run_root, tmp_path, "one"), data_dir=data, progress=False)
+    two = tmp_path / "two"
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           str(28500 + os.getpid() % 1000), "-m", "ldct_nb.train.lidnet", str(path), "--run-dir",
+                           str(two), "--data-dir", str(data), "--no-progress"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = lidnet_dir(two, load_lidnet_config(c)) / one.last.name
+    w1, w2 = weights(one.last, "generator"), weights(last, "generator")
+    assert w1.keys() == w2.keys()
+    assert max(float((w1[k].float() - w2[k].float()).abs().max()) for k in w1) < 1e-5
+    # ... and the two processes did split the batch: the T3 step's BatchNorm statistics, one image per process
+    # against two, leave the detectors' running means different
+    d1, d2 = weights(one.last, "detector"), weights(last, "detector")
+    assert any(not torch.allclose(d1[k], d2[k], atol=1e-6) for k in d1 if k.endswith("running_mean"))
 
 
 def test_the_detector_learns_to_find_lesions_on_ndct_analogue_images(tmp_path):
