@@ -63,7 +63,7 @@ def test_registry_covers_every_method():
     assert presets("wgan_vgg") == ["paper", "lidnet"] and presets("red_cnn") == ["paper"]
     with pytest.raises(ParameterError, match="preset 'lidnet'.*red_cnn.*paper"):
         build("red_cnn", preset="lidnet")
-    with pytest.raises(ParameterError, match="bad keyword for model 'red_cnn'"):
+    with pytest.raises(ParameterError, match="unknown keyword 'nonsense' for model 'red_cnn'"):
         build("red_cnn", nonsense=3)
 
 

@@ -45,6 +45,18 @@ def test_every_denoiser_refuses_bad_input_naming_it(name):
     ("unet", {"base": 0}, "base must be an int >= 1"),
     ("esau_net", {"widths": (8, 0, 8)}, r"widths\[1\] must be an int >= 1"),
     ("wgan_vgg", {"width": -3}, "width must be an int >= 1"),
+    # sizes that are not ints: torch failed deep inside ("out_channels must be divisible by groups") or the
+    # message was torch's own ("empty(): argument 'size' ... found element of type bool")
+    ("red_cnn", {"channels": 2.5}, "channels must be an int >= 1, got float 2.5"),
+    ("unet", {"base": 2.5}, "base must be an int >= 1, got float 2.5"),
+    ("red_cnn", {"channels": "8"}, "channels must be an int >= 1, got str '8'"),
+    ("red_cnn", {"channels": True}, "channels must be an int >= 1, got bool True"),
+    ("wgan_vgg", {"width": 4.0}, "width must be an int >= 1, got float 4.0"),
+    ("edcnn", {"slope": "0.01"}, "slope of model 'edcnn' must be a finite number, got str"),
+    ("cpce", {"residual": 1}, "residual of model 'cpce' must be True or False"),
+    ("esau_net", {"bias": 3}, "bias must be True or False, got 3"),
+    ("esau_net", {"slope": "0.2"}, "slope must be a finite number"),
+    ("red_cnn", {"chanels": 8}, r"unknown keyword 'chanels' for model 'red_cnn'; valid: \['channels', 'kernel'\]"),
 ])
 def test_impossible_sizes_are_refused(name, kwargs, message):
     with pytest.raises(ParameterError, match=message):

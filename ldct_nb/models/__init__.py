@@ -69,12 +69,37 @@ def build(name: str, preset: str = "paper", **kwargs) -> nn.Module:
     if name == "esau_net":
         model = _esau.ESAUNet(_esau.PRESETS[preset], **kwargs)
     else:
+        _check_keywords(name, kwargs)
         try:
             model = _BASELINES[name].build_generator(preset, **kwargs)
         except TypeError as exc:
             raise ParameterError(f"bad keyword for model {name!r}: {exc}") from exc
     model.register_forward_pre_hook(_check_input)
     return model
+
+
+def _check_keywords(name: str, kwargs: dict) -> None:
+    """Each keyword of a baseline against its constructor's default: a name the
+    constructor has, an int >= 1 where the default is an int (a size), a finite number
+    where it is a float, a bool where it is a bool."""
+    import inspect
+    import math
+    import typing
+
+    cls = typing.get_type_hints(_BASELINES[name].build_generator)["return"]
+    defaults = {p.name: p.default for p in list(inspect.signature(cls.__init__).parameters.values())[1:]}
+    for key, value in kwargs.items():
+        if key not in defaults:
+            raise ParameterError(f"unknown keyword {key!r} for model {name!r}; valid: {sorted(defaults)}")
+        default = defaults[key]
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ParameterError(f"{key} of model {name!r} must be True or False, got {type(value).__name__} {value!r}")
+        elif isinstance(default, int):
+            check_int(value, key)
+        elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                             or not math.isfinite(value)):
+            raise ParameterError(f"{key} of model {name!r} must be a finite number, got {type(value).__name__} {value!r}")
 
 
 def _check_input(module: nn.Module, args: tuple) -> None:

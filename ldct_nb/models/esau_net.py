@@ -42,6 +42,8 @@ suits tensor cores under bf16 autocast on CUDA; the arithmetic is unchanged.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,6 +300,11 @@ class ESAUNet(nn.Module):
                             *[("heads", v) for v in cfg.heads]]:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParameterError(f"{name} must hold positive ints, got {value!r}")
+        for name in ("normalize", "bias"):
+            if not isinstance(getattr(cfg, name), bool):
+                raise ParameterError(f"{name} must be True or False, got {getattr(cfg, name)!r}")
+        if isinstance(cfg.slope, bool) or not isinstance(cfg.slope, (int, float)) or not math.isfinite(cfg.slope):
+            raise ParameterError(f"slope must be a finite number (LeakyReLU negative slope), got {cfg.slope!r}")
         if len(cfg.widths) != len(cfg.heads) or not cfg.widths:
             raise ParameterError(f"widths and heads must be non-empty and of equal length, got {cfg.widths} and {cfg.heads}")
         self.config = cfg
