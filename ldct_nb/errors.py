@@ -29,5 +29,6 @@ class BusyError(LdctError):
 
 
 class DataWarning(UserWarning):
-    """Data were accepted but something was repaired or is suspicious (padding mapped to air,
-    a missing slice, a damaged cache rebuilt); the message names the file."""
+    """Data were accepted but something was repaired or is suspicious (a missing slice, a
+    damaged cache rebuilt, partial data accepted); the message names the file. Padding
+    mapped to air is routine in clinical DICOM and only counted (``Series.report()``)."""

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
+import math
 import os
 import re
 import sys
@@ -49,7 +50,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -152,10 +153,17 @@ def select_notebooks(only: str | None) -> list[Path]:
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
     """The parameters a notebook declares, mapped to their default values
-    (:data:`NO_DEFAULT` where the default is not a literal)."""
+    (:data:`NO_DEFAULT` where the default is not a literal; a :class:`TypedNone` where
+    the default is None and the cell annotates the type, ``n0_full: float = None``)."""
     import papermill
 
-    declared = papermill.inspect_notebook(str(notebook))
+    log = logging.getLogger("papermill")
+    level = log.level
+    log.setLevel(logging.WARNING)  # not an "Input Notebook: ..." line per notebook inspected
+    try:
+        declared = papermill.inspect_notebook(str(notebook))
+    finally:
+        log.setLevel(level)
     if not declared:
         raise ParameterError(f"{notebook}: has no cell tagged 'parameters'")
     out = {}
@@ -164,11 +172,27 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
             out[name] = ast.literal_eval(str(info.get("default")))
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             out[name] = NO_DEFAULT
+        annotated = str(info.get("inferred_type_name") or "None")
+        if out[name] is None and annotated in TypedNone.EXAMPLES:
+            out[name] = TypedNone(annotated)
     return out
 
 
 NO_DEFAULT = object()
 """Default of a notebook parameter whose value is not a Python literal."""
+
+
+@dataclass(frozen=True)
+class TypedNone:
+    """The default None of a parameter whose cell states its type (``n0_full: float = None``,
+    papermill's ``inferred_type_name``): a profile may give None or a value of that type."""
+
+    type_name: str
+    EXAMPLES: ClassVar[dict[str, Any]] = {"int": 1, "float": 1.0, "str": "", "bool": False, "list": []}
+
+    def __repr__(self) -> str:
+        return f"None ({self.type_name})"
+
 
 _NUMBER = re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 
@@ -181,37 +205,56 @@ def coerce_parameter(where: str, value: Any, default: Any) -> Any:
     """``value`` checked against the type of the notebook's ``default``.
 
     A number default takes a number or None; a numeric string (``"1e6"``, as
-    YAML 1.1 reads ``1e6``) is converted, any other string refused. A string
-    default takes a string or None, a boolean default a boolean. ``where``
-    names the value in messages (``file: notebooks.01_data.n0_full``).
+    YAML 1.1 reads ``1e6``) is converted, any other string refused. An int default
+    (every one is a count or a size) takes whole numbers only and passes them on as
+    ints (``1e6`` -> 1000000), refusing 64.5. A string default takes a string or None,
+    a boolean default a boolean. A None default is checked against the type the cell
+    annotates (:class:`TypedNone`), and passed on unchecked when it annotates none.
+    ``where`` names the value in messages (``file: notebooks.01_data.n0_full``).
     """
+    if isinstance(default, TypedNone):
+        if value is None:
+            return None
+        return _coerce(where, value, TypedNone.EXAMPLES[default.type_name], f"the notebook declares it {default.type_name}")
     if value is None or default is NO_DEFAULT or default is None:
         return value
+    return _coerce(where, value, default, f"the notebook's default is {default!r}")
+
+
+def _coerce(where: str, value: Any, default: Any, said: str) -> Any:
+    """:func:`coerce_parameter` for a non-None ``value`` and ``default``; ``said`` is what the
+    notebook says of the parameter (``the notebook's default is 128``, ``the notebook declares it float``)."""
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ParameterError(f"{where} must be true or false (the notebook's default is {default}), got {value!r}")
+            raise ParameterError(f"{where} must be true or false ({said}), got {value!r}")
         return value
     if _is_number(default):
-        if _is_number(value):
-            return value
         if isinstance(value, str) and _NUMBER.match(value.strip()):
             text = value.strip().replace("_", "")
-            return int(text) if isinstance(default, int) and re.fullmatch(r"[-+]?\d+", text) else float(text)
-        raise ParameterError(
-            f"{where} must be a number (the notebook's default is {default!r}), got "
-            f"{type(value).__name__} {value!r}"
-        )
+            value = int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+        if not _is_number(value) or not math.isfinite(value):
+            raise ParameterError(
+                f"{where} must be a number ({said}), got {type(value).__name__} {value!r}"
+            )
+        if isinstance(default, int):
+            if value != int(value):
+                raise ParameterError(f"{where} must be a whole number ({said}), got {value!r}")
+            return int(value)
+        return float(value)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ParameterError(
-                f"{where} must be a string (the notebook's default is {default!r}), got {type(value).__name__} "
+                f"{where} must be a string ({said}), got {type(value).__name__} "
                 f"{value!r}; quote it in the profile"
             )
         return value
     if isinstance(default, (list, tuple)) and default and all(_is_number(v) for v in default):
         if not isinstance(value, (list, tuple)):
             raise ParameterError(f"{where} must be a list of numbers like the notebook's default {default!r}, got {value!r}")
-        return [coerce_parameter(f"{where}[{i}]", v, default[0]) for i, v in enumerate(value)]
+        return [_coerce(f"{where}[{i}]", v, default[0], said) for i, v in enumerate(value)]
+    if isinstance(default, (list, tuple)) and not isinstance(value, (list, tuple)):
+        raise ParameterError(f"{where} must be a list ({said}), got {type(value).__name__} {value!r}; "
+                             "write [a, b] in the profile")
     return value
 
 

@@ -717,8 +717,11 @@ def test_a_damaged_cache_is_refused_by_readers_and_rebuilt_by_the_stage(tmp_path
     else:
         target.write_text("[1, 2]")
     del sp
-    with pytest.raises(DataError, match=re.escape(str(target)) + ".*rerun notebook 01_data"):
+    with pytest.raises(DataError, match=re.escape(str(target)) + ".*rerun notebook 01_data") as err:
         open_split(tmp_path, "train")
+    assert "allow_pickle" not in str(err.value)  # numpy's advice to load a garbage file unsafely is not passed on
+    if damage.startswith("garbage"):
+        assert "no .npy header: not an array file" in str(err.value)
     with pytest.warns(DataWarning, match="rebuilding split 'train'"):
         rebuilt = _synthetic(tmp_path, n_slices=2)
     np.testing.assert_array_equal(rebuilt.ndct, good)

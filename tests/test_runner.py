@@ -293,10 +293,11 @@ def test_profile_without_notebooks_is_refused(tiny_project, text):
 
 
 @pytest.mark.parametrize("written, expected", [
-    ("1e6", 1e6), ("1.0e6", 1e6), ("'2.5e3'", 2500.0), ("'12'", 12), ("-3", -3), ("null", None),
+    ("1e6", 1000000), ("1.0e6", 1000000), ("'2.5e3'", 2500), ("'12'", 12), ("-3", -3), ("4.0", 4), ("null", None),
 ])
 def test_yaml_numbers_reach_a_number_parameter_as_numbers(tiny_project, written, expected):
-    # PyYAML (YAML 1.1) reads 1e6 and 1.0e6 as strings; the notebook's default (1) is a number.
+    # PyYAML (YAML 1.1) reads 1e6 and 1.0e6 as strings; the notebook's default (1) is an int (a count or a
+    # size), so whole numbers arrive as ints: a float 1000000.0 reached the notebook's range checks.
     _tiny_notebook(tiny_project / "notebooks" / "01_ok.ipynb", "pass")
     (tiny_project / "notebooks" / "profiles" / "n.yaml").write_text(f"notebooks:\n  01_ok:\n    value: {written}\n")
     params = runner.notebook_parameters(runner.load_profile("n"), tiny_project / "notebooks" / "01_ok.ipynb", "r")
@@ -312,6 +313,59 @@ def test_a_string_or_other_type_for_a_number_parameter_is_refused(tiny_project, 
     with pytest.raises(ParameterError, match=r"notebooks\.01_ok\.value must be a number \(the notebook's default is 1\)") as err:
         runner.notebook_parameters(runner.load_profile("n"), tiny_project / "notebooks" / "01_ok.ipynb", "r")
     assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("written", ["64.5", "'2.5e-1'", ".nan", ".inf"])
+def test_a_fraction_for_an_int_parameter_is_refused_before_any_kernel_starts(tiny_project, written):
+    _tiny_notebook(tiny_project / "notebooks" / "01_ok.ipynb", "pass")
+    (tiny_project / "notebooks" / "profiles" / "n.yaml").write_text(f"notebooks:\n  01_ok:\n    value: {written}\n")
+    with pytest.raises(ParameterError, match=r"notebooks\.01_ok\.value must be a (whole )?number \(the notebook's default is 1\)"):
+        runner.notebook_parameters(runner.load_profile("n"), tiny_project / "notebooks" / "01_ok.ipynb", "r")
+
+
+def _typed_none_notebook(path) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "x"  # profile\nrun_dir = "r"  # run folder\n'
+                                       'n0: float = None  # photons; None: calibrated\nkind: str = None  # a name\n'
+                                       'count: int = None  # slices\nfree = None  # anything')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("pass")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.mark.parametrize("key, written, expected", [
+    ("n0", "1e6", 1e6), ("n0", "3000", 3000.0), ("n0", "null", None), ("kind", "chest", "chest"),
+    ("count", "1e3", 1000), ("free", "[1, x]", [1, "x"]),
+])
+def test_a_none_default_with_a_type_annotation_takes_that_type(tiny_project, key, written, expected):
+    path = tiny_project / "notebooks" / "01_ok.ipynb"
+    _typed_none_notebook(path)
+    (tiny_project / "notebooks" / "profiles" / "n.yaml").write_text(f"notebooks:\n  01_ok:\n    {key}: {written}\n")
+    value = runner.notebook_parameters(runner.load_profile("n"), path, "r")[key]
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize("key, written, message", [
+    # n0_full: true became 1.0 photon, silently; abc failed inside the notebook with float()'s ValueError
+    ("n0", "true", r"notebooks\.01_ok\.n0 must be a number \(the notebook declares it float\), got bool True"),
+    ("n0", "abc", r"n0 must be a number .*got str 'abc'"),
+    ("kind", "3", r"kind must be a string \(the notebook declares it str\), got int 3"),
+    ("count", "2.5", r"count must be a whole number \(the notebook declares it int\)"),
+])
+def test_a_none_default_with_a_type_annotation_refuses_other_types(tiny_project, key, written, message):
+    path = tiny_project / "notebooks" / "01_ok.ipynb"
+    _typed_none_notebook(path)
+    (tiny_project / "notebooks" / "profiles" / "n.yaml").write_text(f"notebooks:\n  01_ok:\n    {key}: {written}\n")
+    with pytest.raises(ParameterError, match=message):
+        runner.notebook_parameters(runner.load_profile("n"), path, "r")
+
+
+def test_every_none_default_of_the_shipped_notebooks_states_its_type():
+    # Without an annotation the runner cannot check a value given for a None default.
+    for nb in runner.available_notebooks():
+        untyped = [k for k, v in runner.declared_parameters(nb).items() if v is None]
+        assert not untyped, f"{nb.name}: annotate {untyped} in the parameters cell (name: type = None)"
 
 
 def test_a_number_for_a_string_parameter_and_duplicate_keys_are_refused(tiny_project):

@@ -207,7 +207,9 @@ def _load(folder: Path) -> CacheSplit:
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            raise DataError(f"{path}: damaged array file ({exc})") from exc
+            # numpy reads a file without the .npy header as pickled data and suggests loading it unsafely
+            why = "no .npy header: not an array file" if "pickle" in str(exc) else str(exc)
+            raise DataError(f"{path}: damaged array file ({why})") from exc
         if list(arr.shape) != shape:
             raise DataError(f"{path}: shape {list(arr.shape)}, meta.json says {shape}")
         if arr.dtype != DTYPES[name]:
