@@ -47,6 +47,12 @@ def test_given_n0_passes_through() -> None:
         (dict(n0_full=1e5), "exactly one of dose_fraction"),
         (dict(noise_target_hu=30.0, ldct_noise_target_hu=10.0), "must not be below"),
         (dict(n0_full=1e5, dose_fraction=0.5, noise_cylinder_mm=400.0), "noise_cylinder_mm"),
+        # True was taken as 1 photon and "abc" failed inside float()
+        (dict(n0_full=True, dose_fraction=0.25), "n0_full must be a finite number > 0, got True"),
+        (dict(n0_full="abc", dose_fraction=0.25), "n0_full must be a finite number > 0, got 'abc'"),
+        (dict(n0_full=1e5, dose_fraction=-0.25), "dose_fraction must be a finite number > 0"),
+        (dict(n0_full=1e5, dose_fraction=4), r"dose_fraction must be in \(0, 1\]"),
+        (dict(noise_target_hu=float("nan"), dose_fraction=0.25), "noise_target_hu must be a finite number"),
     ],
 )
 def test_resolve_dose_bad_input(kwargs: dict, message: str) -> None:

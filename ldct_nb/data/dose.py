@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from ldct_nb.data import noise
 from ldct_nb.errors import ParameterError
+from ldct_nb.validate import check_positive
 
 __all__ = ["DoseSettings", "dose_table", "resolve_dose"]
 
@@ -90,6 +91,13 @@ def resolve_dose(
     if (dose_fraction is None) == (ldct_noise_target_hu is None):
         raise ParameterError(f"give exactly one of dose_fraction ({dose_fraction!r}) and ldct_noise_target_hu "
                              f"({ldct_noise_target_hu!r})")
+    for name, value in (("n0_full", n0_full), ("dose_fraction", dose_fraction), ("noise_target_hu", noise_target_hu),
+                        ("ldct_noise_target_hu", ldct_noise_target_hu), ("noise_cylinder_mm", noise_cylinder_mm)):
+        if value is not None:
+            check_positive(value, name)  # not float(True) = 1 photon, not float("abc")'s ValueError
+    if dose_fraction is not None and dose_fraction > 1:
+        raise ParameterError(f"dose_fraction must be in (0, 1] (the low dose is a fraction of the full one), "
+                             f"got {dose_fraction!r}")
     cylinder = DEFAULT_CYLINDER_MM if noise_cylinder_mm is None else float(noise_cylinder_mm)
     if not (math.isfinite(cylinder) and 0 < cylinder < fov_mm):
         raise ParameterError(f"noise_cylinder_mm must be in (0, fov_mm={fov_mm}), got {noise_cylinder_mm!r}")
