@@ -61,10 +61,22 @@ def test_official_ssim_form_differs_and_is_clamped(pair):
 @pytest.mark.parametrize("bad, message", [
     (dict(window="brain"), "window 'brain' is not one of"),
     (dict(window=(100, 0)), "low < high"),
+    (dict(window="-160,abc"), "must be a name of .* or 'low,high' in HU"),
+    (dict(window="240,-160"), "low < high"),
 ])
 def test_bad_windows(bad, message):
     with pytest.raises(ParameterError, match=message):
         psnr(np.zeros((4, 4)), np.zeros((4, 4)), **bad)
+
+
+def test_a_window_given_as_text_equals_the_pair_and_the_name():
+    # a papermill profile passes notebook 06's string parameter window as "low,high"
+    from ldct_nb.eval.metrics import window_range
+
+    assert window_range("-160,240") == window_range((-160, 240)) == window_range("red_cnn") == (-160.0, 240.0)
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-1000, 1000, (16, 16)), rng.uniform(-1000, 1000, (16, 16))
+    assert psnr(a, b, window=" -160, 240") == psnr(a, b, window="abdomen")
 
 
 def test_bad_images():

@@ -30,7 +30,7 @@ import torch
 from ldct_nb.errors import ParameterError
 from ldct_nb.losses.ssim import OFFICIAL_FORM, ssim as _ssim
 
-__all__ = ["ASCON_WINDOW", "WINDOWS", "psnr", "rmse", "slice_metrics", "ssim", "to_unit"]
+__all__ = ["ASCON_WINDOW", "WINDOWS", "psnr", "rmse", "slice_metrics", "ssim", "to_unit", "window_range"]
 
 ASCON_WINDOW = (-1000.0, 2000.0)
 WINDOWS: dict[str, tuple[float, float]] = {
@@ -44,11 +44,21 @@ WINDOWS: dict[str, tuple[float, float]] = {
 SSIM_FORMS = {"skimage": {}, "official": dict(OFFICIAL_FORM)}
 
 
-def _window(window) -> tuple[float, float]:
+def window_range(window) -> tuple[float, float]:
+    """``(low, high)`` in HU of a metric window: a name of :data:`WINDOWS`, a pair of
+    numbers, or the text ``"low,high"`` (what a papermill profile can pass as a string
+    parameter, e.g. ``window: "-160,240"``)."""
     if isinstance(window, str):
-        if window not in WINDOWS:
+        if "," in window:
+            try:
+                lo, hi = (float(v) for v in window.split(","))
+            except ValueError:
+                raise ParameterError(f"window {window!r} must be a name of {sorted(WINDOWS)} or 'low,high' in HU") from None
+            window = (lo, hi)
+        elif window not in WINDOWS:
             raise ParameterError(f"window {window!r} is not one of {sorted(WINDOWS)}; or give (low, high) in HU")
-        return WINDOWS[window]
+        else:
+            return WINDOWS[window]
     try:
         lo, hi = (float(v) for v in window)
     except (TypeError, ValueError):
@@ -82,7 +92,7 @@ def _pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
 
 def to_unit(hu, window=ASCON_WINDOW, *, clip: bool = True) -> np.ndarray:
     """HU -> [0, 1] through ``window`` (clipped to it with ``clip``), float64."""
-    lo, hi = _window(window)
+    lo, hi = window_range(window)
     x = _stack("hu", hu)
     if clip:
         x = np.clip(x, lo, hi)
@@ -109,7 +119,7 @@ def rmse(pred, target, window=ASCON_WINDOW, *, clip: bool = True, unit: str = "s
     if unit not in ("scaled", "hu"):
         raise ParameterError(f"unit must be 'scaled' or 'hu', got {unit!r}")
     p, t = _pair(pred, target)
-    lo, hi = _window(window)
+    lo, hi = window_range(window)
     values = np.sqrt(((to_unit(p, window, clip=clip) - to_unit(t, window, clip=clip)) ** 2).reshape(len(p), -1).mean(1))
     if unit == "hu":
         values = values * (hi - lo)
