@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ldct_nb.errors import ParameterError
@@ -135,6 +136,12 @@ def wgan_recipe(
                       nn.ModuleDict(loss_modules or {}), notes)
 
 
+def mse_content(out: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """The plain MSE content loss (RED-CNN, U-Net): ``(loss, {"pixel": loss})``."""
+    mse = F.mse_loss(out, target)
+    return mse, {"pixel": mse}
+
+
 def supervised_recipe(
     name: str,
     preset: str,
@@ -156,4 +163,4 @@ def supervised_recipe(
                       nn.ModuleDict(loss_modules or {}), notes)
 
 
-__all__ = ["MethodSpec", "OPTIMIZERS", "OptimSettings", "num", "supervised_recipe", "wgan_recipe"]
+__all__ = ["MethodSpec", "OPTIMIZERS", "OptimSettings", "mse_content", "num", "supervised_recipe", "wgan_recipe"]

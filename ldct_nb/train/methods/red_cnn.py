@@ -5,20 +5,12 @@ Loss MSE; Adam, lr 1e-4 (the paper's initial rate). The network:
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from ldct_nb.models.baselines.red_cnn import build_generator
-from ldct_nb.train.recipes import MethodSpec, OptimSettings, supervised_recipe
+from ldct_nb.train.recipes import MethodSpec, OptimSettings, mse_content, supervised_recipe
 
 OPTIM = OptimSettings("adam", 1e-4)
 
 
 def build_method(preset: str = "paper", feature_extractor=None, **kwargs) -> MethodSpec:
     """RED-CNN trained with MSE, Adam lr 1e-4; ``kwargs`` go to the network."""
-    gen = build_generator(preset, **kwargs)
-
-    def content(out, y):
-        mse = F.mse_loss(out, y)
-        return mse, {"pixel": mse}
-
-    return supervised_recipe("red_cnn", preset, gen, content, OPTIM)
+    return supervised_recipe("red_cnn", preset, build_generator(preset, **kwargs), mse_content, OPTIM)

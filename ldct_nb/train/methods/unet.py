@@ -6,20 +6,12 @@ stating its loss; plain MSE is our choice. The network:
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from ldct_nb.models.baselines.unet import build_generator
-from ldct_nb.train.recipes import MethodSpec, OptimSettings, supervised_recipe
+from ldct_nb.train.recipes import MethodSpec, OptimSettings, mse_content, supervised_recipe
 
 OPTIM = OptimSettings("adam", 1e-4)
 
 
 def build_method(preset: str = "paper", feature_extractor=None, **kwargs) -> MethodSpec:
     """U-Net trained with MSE, Adam lr 1e-4; ``kwargs`` go to the network."""
-    gen = build_generator(preset, **kwargs)
-
-    def content(out, y):
-        mse = F.mse_loss(out, y)
-        return mse, {"pixel": mse}
-
-    return supervised_recipe("unet", preset, gen, content, OPTIM)
+    return supervised_recipe("unet", preset, build_generator(preset, **kwargs), mse_content, OPTIM)
