@@ -22,7 +22,7 @@ from ldct_nb.interpret import (
     extract_features, interpret_checkpoints, match_clusters, order_by_intensity, output_layer, overlap_fraction,
     paired_test, proposal_table, reading, save_study, separation, stratified_sample, summarize, tsne_embedding,
 )
-from ldct_nb.interpret.clusters import kmeans_clusters, principal_rgb
+from ldct_nb.interpret.clusters import CollapsedFeaturesWarning, kmeans_clusters, principal_rgb
 from ldct_nb.interpret.features import registered_layers
 from ldct_nb.interpret.proposals import lidnet_missing, lidnet_paths
 from ldct_nb.models import available, build
@@ -232,7 +232,7 @@ def test_collapsed_features_are_named_not_left_to_scikit_learn():
     import warnings
 
     flat = np.ones((40, 4))
-    with pytest.warns(UserWarning, match=r"only 1 distinct row"):
+    with pytest.warns(CollapsedFeaturesWarning, match=r"only 1 distinct row"):
         ids = kmeans_clusters(flat, 3)
     assert np.all(ids == ids[0])
     with warnings.catch_warnings():
@@ -430,9 +430,10 @@ def test_study_scores_every_checkpoint_slice_and_seed(tmp_path):
         study = interpret_checkpoints(ckpts, FakeSplit(), loader=lambda p: nets[p.name[0]], progress=False,
                                       tsne_per_class=10, figure_slice=1)
     # the untrained ESAU-Net's last layer input is constant on some slices: one warning per checkpoint, named
-    said = [str(w.message) for w in caught]
-    assert all("distinct" not in m or m.startswith(("A (", "B (")) for m in said), said
-    assert not any("Number of distinct clusters" in m for m in said), said
+    collapsed = [str(w.message) for w in caught if issubclass(w.category, CollapsedFeaturesWarning)]
+    assert collapsed and all(m.startswith(("A (", "B (")) and "slice(s)" in m for m in collapsed), collapsed
+    assert len(collapsed) <= len(ckpts["A"]) + len(ckpts["B"])  # once per checkpoint, not per slice
+    assert not any("Number of distinct clusters" in str(w.message) for w in caught)
     assert len(study.scores) == 2 * 2 + 2
     assert set(study.scores["k"]) == {3}  # fat, muscle, liver inside the body
     assert study.maps["A"].shape == (32, 32) and (study.maps["A"] == -1).sum() == (FakeSplit().labels[1] == 0).sum()

@@ -36,7 +36,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, s
 from ldct_nb.errors import ParameterError
 
 __all__ = [
-    "LABEL_SCORES", "SCORES", "UNLABELLED_SCORES", "body_mask", "cluster_agreement", "kmeans_clusters",
+    "CollapsedFeaturesWarning", "LABEL_SCORES", "SCORES", "UNLABELLED_SCORES", "body_mask", "cluster_agreement", "kmeans_clusters",
     "limit_threads", "match_clusters", "principal_rgb", "separation", "stratified_sample", "tsne_embedding",
 ]
 
@@ -98,6 +98,11 @@ def stratified_sample(labels, per_class: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
 
 
+class CollapsedFeaturesWarning(UserWarning):
+    """K-means asked for more clusters than the features have distinct rows (a dead layer
+    or a collapsed network): fewer clusters are found, and the scores measure that."""
+
+
 def kmeans_clusters(features, k: int, *, seed: int = 0, n_init: int = 3, fit_rows: int | None = 20000) -> np.ndarray:
     """K-means (scikit-learn, k-means++ initialisation, ``n_init`` restarts, ``random_state=seed``)
     fitted on at most ``fit_rows`` rows drawn at random (all rows when ``None``), then every row
@@ -118,7 +123,7 @@ def kmeans_clusters(features, k: int, *, seed: int = 0, n_init: int = 3, fit_row
         # scikit-learn would only say "Number of distinct clusters found smaller than n_clusters".
         warnings.warn(f"k-means with k = {k}: the features have only {distinct} distinct row(s), so at most "
                       f"{distinct} cluster(s) are found (a collapsed network or a dead layer?); the scores of "
-                      "this map measure that collapse", UserWarning, stacklevel=2)
+                      "this map measure that collapse", CollapsedFeaturesWarning, stacklevel=2)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Number of distinct clusters")  # said above
         km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(fit)

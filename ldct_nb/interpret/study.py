@@ -21,8 +21,8 @@ from torch import nn
 
 from ldct_nb.errors import ParameterError
 from ldct_nb.interpret.clusters import (
-    LABEL_SCORES, UNLABELLED_SCORES, body_mask, cluster_agreement, limit_threads, match_clusters, order_by_intensity,
-    principal_rgb, stratified_sample,
+    LABEL_SCORES, UNLABELLED_SCORES, CollapsedFeaturesWarning, body_mask, cluster_agreement, limit_threads,
+    match_clusters, order_by_intensity, principal_rgb, stratified_sample,
 )
 from ldct_nb.interpret.features import default_layer, extract_features
 from ldct_nb.paths import resolve
@@ -195,9 +195,9 @@ def interpret_checkpoints(
                     warnings.simplefilter("always")
                     res = cluster_agreement(x, y, k=k, seed=seed, silhouette_per_class=silhouette_per_class,
                                             return_clusters=True)
-                collapsed += any("distinct row" in str(w.message) for w in caught)
-                for w in caught:
-                    if "distinct row" not in str(w.message):
+                collapsed += any(issubclass(w.category, CollapsedFeaturesWarning) for w in caught)
+                for w in caught:  # the others pass on; the collapse is said once per checkpoint below
+                    if not issubclass(w.category, CollapsedFeaturesWarning):
                         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 clusters = res.pop("clusters")
                 rows.append({"model": label, "seed": model_seed, "slice": int(i), **res})
@@ -219,7 +219,7 @@ def interpret_checkpoints(
                 warnings.warn(f"{label} ({path}): the features of layer {name} have fewer distinct values than "
                               f"clusters on {collapsed} of {len(slices)} slice(s), so K-means finds fewer clusters "
                               "(a collapsed network or a dead layer?); its scores there measure that collapse",
-                              UserWarning, stacklevel=2)
+                              CollapsedFeaturesWarning, stacklevel=2)
             del net
         bar.close()
     scores = pd.DataFrame(rows)
