@@ -6,8 +6,8 @@ import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -16,6 +16,10 @@ critic, losses and optimisers: ``build_method``) is in
 """
 from __future__ import annotations
 
+import inspect
+import math
+import typing
+
 from torch import nn
 
 from ldct_nb.errors import ParameterError
@@ -82,10 +86,6 @@ def _check_keywords(name: str, kwargs: dict) -> None:
     """Each keyword of a baseline against its constructor's default: a name the
     constructor has, an int >= 1 where the default is an int (a size), a finite number
     where it is a float, a bool where it is a bool."""
-    import inspect
-    import math
-    import typing
-
     cls = typing.get_type_hints(_BASELINES[name].build_generator)["return"]
     defaults = {p.name: p.default for p in list(inspect.signature(cls.__init__).parameters.values())[1:]}
     for key, value in kwargs.items():

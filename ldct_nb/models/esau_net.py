@@ -43,7 +43,6 @@ suits tensor cores under bf16 autocast on CUDA; the arithmetic is unchanged.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from pathlib import Path
 
