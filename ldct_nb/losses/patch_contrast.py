@@ -125,6 +125,29 @@ def gather_vectors(features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return out.reshape(*index.shape, c)
 
 
+def pick_neighbours(feats: torch.Tensor, centres: torch.Tensor, offsets: torch.Tensor, k: int, *, at_random: bool,
+                    generator: torch.Generator | None = None):
+    """The ``k`` window neighbours of each centre chosen on ``feats`` (no gradient): the
+    ``k`` most cosine-similar (``at_random`` False: neighbouring positives, hard
+    negatives) or ``k`` drawn at random among those inside the grid (Table S2's
+    ablations). Returns ``(picked, similarity, neighbours, inside)``: (B, n, k) flat
+    indices and their similarities (``-inf`` where fewer than ``k`` neighbours are
+    inside), and all (B, n, K) neighbours with their inside flags."""
+    h, w = feats.shape[-2:]
+    neigh, inside = gather_neighbours(centres, offsets, h, w)
+    with torch.no_grad():
+        c = F.normalize(gather_vectors(feats, centres), dim=-1)  # B, n, C
+        v = F.normalize(gather_vectors(feats, neigh), dim=-1)  # B, n, K, C
+        sim = (v * c.unsqueeze(2)).sum(-1).masked_fill(~inside, float("-inf"))
+        if at_random:  # a random order of the inside neighbours, then the first k
+            score = torch.rand(sim.shape, generator=generator, device=generator.device if generator else sim.device)
+            _, pick = score.to(sim.device).masked_fill(~inside, -1.0).topk(k, dim=-1)
+            top = torch.gather(sim, -1, pick)
+        else:
+            top, pick = sim.topk(k, dim=-1)
+    return torch.gather(neigh, -1, pick), top, neigh, inside
+
+
 def _check_mask(name: str, mask, batch: int, size: tuple[int, int]) -> torch.Tensor:
     """Validate a (B, h, w) or (B, 1, h, w) sampling mask against the features' batch and grid."""
     ok = isinstance(mask, torch.Tensor) and mask.ndim in (3, 4) and (mask.ndim == 3 or mask.shape[1] == 1)
@@ -197,20 +220,8 @@ def select_positives(
     offsets = window_offsets(radius)
     if k > len(offsets):
         raise ParameterError(f"k = {k} positives asked from only {len(offsets)} neighbours (radius {radius})")
-    h, w = feats.shape[-2:]
-    neigh, inside = gather_neighbours(anchors, offsets, h, w)
-    with torch.no_grad():
-        a = F.normalize(gather_vectors(feats, anchors), dim=-1)  # B, n, C
-        v = F.normalize(gather_vectors(feats, neigh), dim=-1)  # B, n, K, C
-        sim = (v * a.unsqueeze(2)).sum(-1)
-        sim = sim.masked_fill(~inside, float("-inf"))
-        if matching == "random":  # a random order of the inside neighbours, then the first k
-            score = torch.rand(sim.shape, generator=generator, device=generator.device if generator else sim.device)
-            _, pos = score.to(sim.device).masked_fill(~inside, -1.0).topk(k, dim=-1)
-            top = torch.gather(sim, -1, pos)
-        else:
-            top, pos = sim.topk(k, dim=-1)
-    positives = torch.gather(neigh, -1, pos)
+    positives, top, _, _ = pick_neighbours(feats, anchors, offsets, k, at_random=matching == "random",
+                                           generator=generator)
     return positives, torch.isfinite(top), top
 
 
@@ -343,6 +354,7 @@ __all__ = [
     "normalized_mse",
     "patch_gap",
     "patch_noncontrastive_loss",
+    "pick_neighbours",
     "sample_positions",
     "select_positives",
     "window_offsets",

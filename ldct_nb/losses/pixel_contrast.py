@@ -47,8 +47,8 @@ from ldct_nb.losses.patch_contrast import (
     _check_int,
     _check_branches,
     _zero_like_graph,
-    gather_neighbours,
     gather_vectors,
+    pick_neighbours,
     sample_positions,
     window_offsets,
 )
@@ -117,19 +117,9 @@ def select_hard_negatives(
         raise ParameterError(
             f"n_negatives = {n_negatives} exceeds the {len(offsets)} candidates of a {distance} neighbourhood with m = {m}"
         )
-    h, w = feats.shape[-2:]
-    cand, inside = gather_neighbours(queries, offsets, h, w)
-    with torch.no_grad():
-        q = F.normalize(gather_vectors(feats, queries), dim=-1)
-        v = F.normalize(gather_vectors(feats, cand), dim=-1)
-        sim = (v * q.unsqueeze(2)).sum(-1).masked_fill(~inside, float("-inf"))
-        if sampling == "random":  # a random order of the inside candidates, then the first N
-            score = torch.rand(sim.shape, generator=generator, device=generator.device if generator else sim.device)
-            _, pick = score.to(sim.device).masked_fill(~inside, -1.0).topk(n_negatives, dim=-1)
-            top = torch.gather(sim, -1, pick)
-        else:
-            top, pick = sim.topk(n_negatives, dim=-1)
-    return torch.gather(cand, -1, pick), torch.isfinite(top), top, cand, inside
+    negatives, top, cand, inside = pick_neighbours(feats, queries, offsets, n_negatives,
+                                                   at_random=sampling == "random", generator=generator)
+    return negatives, torch.isfinite(top), top, cand, inside
 
 
 def info_nce(

@@ -7,10 +7,7 @@ config or data (the message names the key or file), 0 when the run is done.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-
-from ldct_nb.errors import LdctError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,17 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     from ldct_nb.train import train
-    from ldct_nb.train.distributed import shutdown
+    from ldct_nb.train.distributed import run_cli
 
-    try:
-        result = train(args.config, args.run_dir, retrain=args.retrain, progress=not args.no_progress)
-    except LdctError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        shutdown()
-    print(json.dumps(result.summary(), indent=2))
-    return 0
+    return run_cli(lambda: train(args.config, args.run_dir, retrain=args.retrain, progress=not args.no_progress))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,27 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def run_cli(train_call) -> int:
+    """The end of a training command line: run ``train_call()``; a bad config or data
+    (:class:`~ldct_nb.errors.LdctError`) prints ``error: <message>`` and gives exit
+    status 2; otherwise the run's summary is printed as JSON and the status is 0. The
+    process group of a ``torchrun`` launch is closed either way."""
+    import json
+    import sys
+
+    from ldct_nb.errors import LdctError
+
+    try:
+        result = train_call()
+    except LdctError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        shutdown()
+    print(json.dumps(result.summary(), indent=2))
+    return 0
+
+
 def average_gradients(params, world_size: int) -> None:
     """Average the ``.grad`` of ``params`` over the processes (in place)."""
     if world_size <= 1:

@@ -955,10 +955,8 @@ def main(argv: list[str] | None = None) -> int:
     Exit status 2 for a bad config or data (the message names the key or file), 0 when done;
     the run's summary is printed as JSON."""
     import argparse
-    import sys
 
-    from ldct_nb.errors import LdctError
-    from ldct_nb.train.distributed import shutdown
+    from ldct_nb.train.distributed import run_cli
 
     ap = argparse.ArgumentParser(prog="python -m ldct_nb.train.lidnet", description=main.__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -969,16 +967,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retrain", action="store_true", help="start over even if a checkpoint exists")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
-    try:
-        result = train_lidnet(args.config, args.run_dir, data_dir=args.data_dir, retrain=args.retrain,
-                              progress=not args.no_progress)
-    except LdctError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        shutdown()
-    print(json.dumps(result.summary(), indent=2))
-    return 0
+    return run_cli(lambda: train_lidnet(args.config, args.run_dir, data_dir=args.data_dir, retrain=args.retrain,
+                                        progress=not args.no_progress))
 
 
 if __name__ == "__main__":
